@@ -1,0 +1,81 @@
+// swift-tools-version:6.0
+// CSRProxy: browser-trusted HTTPS certificates for evaluation installs, by CSR proxying.
+// The module graph is kept one-way on purpose; Tests/IntegrationTests/ArchitectureTests.swift
+// reads the import lines and fails when an arrow points back.
+import PackageDescription
+
+let package = Package(
+    name: "csrproxy",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "DNSCodec", targets: ["DNSCodec"]),
+        .library(name: "DNSServer", targets: ["DNSServer"]),
+        .executable(name: "csrproxy-signer", targets: ["SignerCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        // DNS wire format: messages, names with compression, records, EDNS0. NIOCore only.
+        .target(
+            name: "DNSCodec",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The authoritative server: zone store, query answering, UDP and TCP listeners.
+        .target(
+            name: "DNSServer",
+            dependencies: [
+                "DNSCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // `csrproxy-signer`: a thin shell that parses flags, bootstraps logging and runs services.
+        .executableTarget(
+            name: "SignerCLI",
+            dependencies: [
+                "DNSCodec",
+                "DNSServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["DNSCodec", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(
+            name: "DNSCodecTests",
+            dependencies: ["DNSCodec", "TestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "DNSServerTests",
+            dependencies: [
+                "DNSCodec", "DNSServer", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        // End-to-end tests: real servers on loopback, checked with Debian's `dig`.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "DNSCodec", "DNSServer", "TestSupport", "SignerCLI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+    ]
+)
