@@ -49,7 +49,12 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["DNSCodec", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "DNSCodec", "DNSServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/TestSupport"
         ),
         .testTarget(

@@ -139,7 +139,11 @@ public struct DNSName: Hashable, Sendable {
     }
 
     public func hash(into hasher: inout Hasher) {
-        for byte in wireBytes { hasher.combine(Self.foldCase(byte)) }
+        // One combine over a folded copy: names are hashed on every lookup, byte-wise combining is slow.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: wireBytes.count) { folded in
+            for index in wireBytes.indices { folded[index] = Self.foldCase(wireBytes[index]) }
+            hasher.combine(bytes: UnsafeRawBufferPointer(folded))
+        }
     }
 
     /// Folds A-Z to a-z; label length bytes (0...63) are never letters, so folding them is harmless.
@@ -150,7 +154,12 @@ public struct DNSName: Hashable, Sendable {
 
     static func equalFoldingCase(_ lhs: ArraySlice<UInt8>, _ rhs: ArraySlice<UInt8>) -> Bool {
         guard lhs.count == rhs.count else { return false }
-        return zip(lhs, rhs).allSatisfy { foldCase($0) == foldCase($1) }
+        var right = rhs.startIndex
+        for byte in lhs {
+            guard byte == rhs[right] || foldCase(byte) == foldCase(rhs[right]) else { return false }
+            right += 1
+        }
+        return true
     }
 }
 

@@ -1,0 +1,41 @@
+/// Why the DNS server or its zone store refused a request or could not start.
+public struct DNSServerError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let code: Code
+    public let message: String
+    public let location: String
+
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Kind: String, Sendable {
+            case invalidConfiguration, outsideZones, tooManyValues, valueTooLong, bindFailed
+        }
+        private let kind: Kind
+        private init(_ kind: Kind) { self.kind = kind }
+
+        /// A zone or listener setting is contradictory or out of range.
+        public static let invalidConfiguration = Code(.invalidConfiguration)
+        /// A name given to the zone store lies in no configured zone.
+        public static let outsideZones = Code(.outsideZones)
+        /// A name already holds the most TXT values the store keeps for one name.
+        public static let tooManyValues = Code(.tooManyValues)
+        /// A TXT value is longer than the store accepts.
+        public static let valueTooLong = Code(.valueTooLong)
+        /// A listening socket could not be opened.
+        public static let bindFailed = Code(.bindFailed)
+
+        public var description: String { kind.rawValue }
+    }
+
+    init(_ code: Code, _ message: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.location = "\(file):\(line)"
+    }
+
+    public var description: String { "DNSServerError.\(code): \(message)" }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code && lhs.message == rhs.message }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+    }
+}

@@ -1,0 +1,133 @@
+import DNSCodec
+import Synchronization
+
+/// The zones this server answers for, and the TXT values published in them at run time.
+///
+/// The signer publishes ACME DNS-01 values here. Each name's values form a counted set: two
+/// orders that add and remove their own values (even equal ones) never disturb each other,
+/// because a value is served until every add of it has been matched by a remove.
+/// Reads are lock-free snapshots; writers rebuild the affected zone under a mutex.
+public final class ZoneStore: Sendable {
+    /// TXT values kept for one name at most: bounds memory, and far more than DNS-01 needs.
+    public static let maximumValuesPerName = 256
+    /// The longest TXT value accepted; ACME values are 43 bytes.
+    public static let maximumValueLength = 1024
+
+    private struct ZoneState {
+        let configured: Zone.ConfiguredRecords
+        /// name -> value -> how many adds are outstanding; insertion order kept for stable answers.
+        var txt: [DNSName: [(value: String, count: Int)]] = [:]
+        var serial: UInt32
+    }
+
+    private struct State {
+        var zones: [DNSName: ZoneState]
+        var snapshot: ZoneSnapshot
+    }
+
+    private let state: Mutex<State>
+
+    public init(zones: [ZoneConfiguration]) throws {
+        var states: [DNSName: ZoneState] = [:]
+        for zone in zones {
+            try zone.validate()
+            guard states[zone.origin] == nil else {
+                throw DNSServerError(.invalidConfiguration, "zone \(zone.origin) is configured twice")
+            }
+            states[zone.origin] = ZoneState(configured: Zone.ConfiguredRecords(zone), serial: zone.serial)
+        }
+        let snapshot = ZoneSnapshot(zones: states.values.map { Self.compile($0) })
+        state = Mutex(State(zones: states, snapshot: snapshot))
+    }
+
+    /// The current zones, for answering queries.
+    public var snapshot: ZoneSnapshot {
+        state.withLock { $0.snapshot }
+    }
+
+    /// Publishes `value` in the TXT set at `name` (for example `_acme-challenge.go.eval.example.com`).
+    public func addTXT(_ value: String, at name: DNSName) throws {
+        guard value.utf8.count <= Self.maximumValueLength else {
+            throw DNSServerError(.valueTooLong, "TXT value of \(value.utf8.count) bytes; at most \(Self.maximumValueLength) are kept")
+        }
+        try state.withLock { state in
+            let origin = try Self.origin(of: name, in: state)
+            var values = state.zones[origin]!.txt[name] ?? []
+            if let index = values.firstIndex(where: { $0.value == value }) {
+                values[index].count += 1
+            } else {
+                guard values.count < Self.maximumValuesPerName else {
+                    throw DNSServerError(.tooManyValues, "\(name) already holds \(values.count) TXT values")
+                }
+                values.append((value, 1))
+            }
+            state.zones[origin]!.txt[name] = values
+            Self.republish(origin, in: &state)
+        }
+    }
+
+    /// Withdraws one add of `value` at `name`; returns false when no such value was published.
+    @discardableResult
+    public func removeTXT(_ value: String, at name: DNSName) -> Bool {
+        state.withLock { state in
+            guard let origin = try? Self.origin(of: name, in: state),
+                  var values = state.zones[origin]!.txt[name],
+                  let index = values.firstIndex(where: { $0.value == value })
+            else { return false }
+            values[index].count -= 1
+            if values[index].count == 0 { values.remove(at: index) }
+            state.zones[origin]!.txt[name] = values.isEmpty ? nil : values
+            Self.republish(origin, in: &state)
+            return true
+        }
+    }
+
+    /// The TXT values served at `name` right now, in the order they were first added.
+    public func txtValues(at name: DNSName) -> [String] {
+        state.withLock { state in
+            guard let origin = try? Self.origin(of: name, in: state) else { return [] }
+            return state.zones[origin]!.txt[name]?.map(\.value) ?? []
+        }
+    }
+
+    /// True when a query for TXT at `name` would include `value` now.
+    public func isServing(txt value: String, at name: DNSName) -> Bool {
+        let snapshot = self.snapshot
+        guard let zone = snapshot.zone(containing: name),
+              case .records(let answers, _) = zone.lookup(name, type: .txt)
+        else { return false }
+        return answers.contains { $0.data == .txt(TXTRecord(value: value)) }
+    }
+
+    private static func origin(of name: DNSName, in state: State) throws -> DNSName {
+        guard let zone = state.snapshot.zone(containing: name) else {
+            throw DNSServerError(.outsideZones, "\(name) is in none of the zones served (\(state.zones.keys.map(\.description).sorted().joined(separator: ", ")))")
+        }
+        return zone.origin  // keys compare case-insensitively, so the snapshot's lowercased origin indexes `zones`
+    }
+
+    /// Bumps the zone's serial, so anyone who compares SOAs sees the change, and swaps in a new snapshot.
+    private static func republish(_ origin: DNSName, in state: inout State) {
+        state.zones[origin]!.serial &+= 1
+        let rebuilt = compile(state.zones[origin]!)
+        state.snapshot = ZoneSnapshot(zones: state.snapshot.zones.map { $0.origin == origin ? rebuilt : $0 })
+    }
+
+    private static func compile(_ zone: ZoneState) -> Zone {
+        Zone(configured: zone.configured, dynamicTXT: zone.txt.mapValues { $0.map(\.value) }, serial: zone.serial)
+    }
+}
+
+/// All zones at one moment. Lookups pick the deepest zone that contains a name, so a
+/// zone nested inside another served zone wins for its own names.
+public final class ZoneSnapshot: Sendable {
+    let zones: [Zone]
+
+    init(zones: [Zone]) {
+        self.zones = zones.sorted { $0.origin.labelCount > $1.origin.labelCount }
+    }
+
+    func zone(containing name: DNSName) -> Zone? {
+        zones.first { name.isSubdomain(of: $0.origin) }
+    }
+}

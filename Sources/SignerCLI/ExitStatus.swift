@@ -1,0 +1,41 @@
+import ArgumentParser
+import DNSCodec
+import DNSServer
+
+/// The one place errors become sysexits(3) codes and a one-line reason on standard error.
+enum ExitStatus {
+    static let usage: Int32 = 64
+    static let unavailable: Int32 = 69
+    static let software: Int32 = 70
+    static let configuration: Int32 = 78
+
+    /// The exit code for `error` and the sentence that says what to do next.
+    static func describe(_ error: any Error) -> (code: Int32, reason: String) {
+        switch error {
+        case let error as CLIError:
+            return (usage, "\(error.message); see --help")
+        case let error as DNSServerError where error.code == .bindFailed:
+            return (unavailable, "\(error.message); pick a free port with --listen, or run with CAP_NET_BIND_SERVICE for port 53")
+        case let error as DNSServerError:
+            return (configuration, "\(error.message); fix the flag and try again (see --help)")
+        case let error as DNSCodecError:
+            return (configuration, "\(error.message); fix the flag and try again (see --help)")
+        default:
+            return (software, "unexpected error: \(error)")
+        }
+    }
+
+    /// Prints the reason and turns it into ArgumentParser's exit.
+    static func exit(for error: any Error) -> ExitCode {
+        let (code, reason) = describe(error)
+        var standardError = StandardError()
+        print("csrproxy-signer: error: \(reason)", to: &standardError)
+        return ExitCode(code)
+    }
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileDescriptorOutput.standardError.write(string)
+    }
+}

@@ -1,0 +1,23 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Unbuffered writes to a file descriptor, for error lines and the "listening" line that
+/// scripts wait for.
+struct FileDescriptorOutput: Sendable {
+    let descriptor: Int32
+
+    static let standardOutput = FileDescriptorOutput(descriptor: 1)
+    static let standardError = FileDescriptorOutput(descriptor: 2)
+
+    func write(_ string: String) {
+        var bytes = Array(string.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            guard written > 0 else { return }
+            bytes = bytes.dropFirst(written)
+        }
+    }
+}

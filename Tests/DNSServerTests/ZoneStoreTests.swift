@@ -1,0 +1,101 @@
+import DNSCodec
+import DNSServer
+import Testing
+import TestSupport
+
+struct ZoneStoreTests {
+    @Test func valuesFormACountedSet() throws {
+        let store = try TestZone.store()
+        try store.addTXT("one", at: TestZone.challenge)
+        try store.addTXT("two", at: TestZone.challenge)
+        try store.addTXT("one", at: TestZone.challenge)
+        #expect(store.txtValues(at: TestZone.challenge) == ["one", "two"])
+        #expect(store.removeTXT("one", at: TestZone.challenge))
+        #expect(store.isServing(txt: "one", at: TestZone.challenge), "the second add of \"one\" still stands")
+        #expect(store.removeTXT("one", at: TestZone.challenge))
+        #expect(!store.isServing(txt: "one", at: TestZone.challenge))
+        #expect(store.isServing(txt: "two", at: TestZone.challenge))
+        #expect(!store.removeTXT("never-added", at: TestZone.challenge))
+    }
+
+    @Test func concurrentOrdersNeverDisturbEachOther() async throws {
+        let store = try TestZone.store()
+        // 64 "orders", each adding and removing its own value 50 times, while 8 others stay put.
+        let steady = (0..<8).map { "steady-\($0)" }
+        for value in steady { try store.addTXT(value, at: TestZone.challenge) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for order in 0..<64 {
+                group.addTask {
+                    for _ in 0..<50 {
+                        try store.addTXT("order-\(order)", at: TestZone.challenge)
+                        guard store.isServing(txt: "order-\(order)", at: TestZone.challenge) else {
+                            throw TestFailure("order-\(order) not served right after its add")
+                        }
+                        guard store.removeTXT("order-\(order)", at: TestZone.challenge) else {
+                            throw TestFailure("order-\(order) vanished before its remove")
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(store.txtValues(at: TestZone.challenge) == steady)
+    }
+
+    @Test func namesOutsideEveryZoneAreRejected() throws {
+        let store = try TestZone.store()
+        #expect { try store.addTXT("x", at: "_acme-challenge.example.org") } throws: { error in
+            (error as? DNSServerError)?.code == .outsideZones
+        }
+        #expect(!store.removeTXT("x", at: "_acme-challenge.example.org"))
+        #expect(store.txtValues(at: "example.org").isEmpty)
+    }
+
+    @Test func theStoreBoundsWhatItKeeps() throws {
+        let store = try TestZone.store()
+        for index in 0..<ZoneStore.maximumValuesPerName { try store.addTXT("v\(index)", at: TestZone.challenge) }
+        #expect { try store.addTXT("one-too-many", at: TestZone.challenge) } throws: { error in
+            (error as? DNSServerError)?.code == .tooManyValues
+        }
+        #expect { try store.addTXT(String(repeating: "x", count: ZoneStore.maximumValueLength + 1), at: "_x.eval.example.com") } throws: { error in
+            (error as? DNSServerError)?.code == .valueTooLong
+        }
+    }
+
+    @Test func eachChangeBumpsTheSerial() throws {
+        let store = try TestZone.store()
+        let responder = QueryResponder(store: store)
+        func serial() throws -> UInt32 {
+            guard case .soa(let soa) = try TestZone.ask(responder, TestZone.origin, .soa).answers.first?.data else { throw TestFailure("no SOA") }
+            return soa.serial
+        }
+        let before = try serial()
+        try store.addTXT("v", at: TestZone.challenge)
+        store.removeTXT("v", at: TestZone.challenge)
+        #expect(try serial() == before + 2)
+    }
+
+    @Test func configurationMistakesAreCaught() throws {
+        var noNS = try TestZone.configuration()
+        noNS.nameServers = []
+        var glueless = try TestZone.configuration()
+        glueless.nameServers = [.init(name: "ns1.eval.example.com")]
+        var strayHost = try TestZone.configuration()
+        strayHost.hosts = [.init(name: "go.example.org")]
+        for configuration in [noNS, glueless, strayHost] {
+            #expect { try ZoneStore(zones: [configuration]) } throws: { error in
+                (error as? DNSServerError)?.code == .invalidConfiguration
+            }
+        }
+        #expect(throws: DNSServerError.self) { try ZoneStore(zones: [TestZone.configuration(), TestZone.configuration()]) }
+    }
+
+    @Test func theDeepestZoneAnswersForItsNames() throws {
+        let outer = ZoneConfiguration(origin: "example.com", nameServers: [.init(name: "ns.example.net")])
+        let store = try ZoneStore(zones: [outer, TestZone.configuration()])
+        let responder = QueryResponder(store: store)
+        let response = try TestZone.ask(responder, "missing.eval.example.com", .a)
+        guard case .soa = response.authorities.first?.data else { throw TestFailure("no SOA") }
+        #expect(response.authorities.first?.name == TestZone.origin)
+    }
+}
