@@ -93,8 +93,7 @@ final class ConnectionLimiter: Sendable {
 
     /// Takes a slot, or returns false when all are in use.
     func acquire() -> Bool {
-        let (now, _) = open.wrappingAdd(1, ordering: .relaxed)
-        if now > maximum {
+        if open.wrappingAdd(1, ordering: .relaxed).newValue > maximum {
             open.wrappingSubtract(1, ordering: .relaxed)
             return false
         }

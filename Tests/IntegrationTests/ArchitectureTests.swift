@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+/// Keeps the module graph one-way by reading every `import` line under Sources/.
+/// A new module must be added here with what it may import, or this test fails.
+struct ArchitectureTests {
+    static let systemModules: Set<String> = ["Glibc", "Musl", "Darwin", "Synchronization"]
+
+    /// What each module may import, beyond the system modules.
+    static let allowedImports: [String: Set<String>] = [
+        "DNSCodec": ["NIOCore"],
+        "DNSServer": ["DNSCodec", "NIOCore", "NIOPosix", "Logging", "ServiceLifecycle"],
+        "SignerCLI": ["DNSCodec", "DNSServer", "ArgumentParser", "Logging", "ServiceLifecycle", "NIOPosix"],
+    ]
+
+    /// Executables: the only places that parse flags or bootstrap logging.
+    static let commandLineModules: Set<String> = ["SignerCLI"]
+
+    static let sources = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Sources")
+
+    static func swiftFiles(in module: String) throws -> [(name: String, text: String)] {
+        let directory = sources.appendingPathComponent(module)
+        guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil) else { return [] }
+        return try walker.compactMap { $0 as? URL }.filter { $0.pathExtension == "swift" }.map {
+            ($0.lastPathComponent, try String(contentsOf: $0, encoding: .utf8))
+        }
+    }
+
+    static func imports(in text: String) -> [String] {
+        text.split(separator: "\n").compactMap { line in
+            let words = line.split(separator: " ").filter { !$0.hasPrefix("@") }
+            guard let first = words.first, ["import", "public", "package", "internal", "@_exported"].contains(first) else { return nil }
+            guard let index = words.firstIndex(of: "import"), index + 1 < words.count else { return nil }
+            return words[index + 1].split(separator: ".").first.map(String.init)
+        }
+    }
+
+    @Test func everyModuleIsListed() throws {
+        let modules = try FileManager.default.contentsOfDirectory(atPath: Self.sources.path).filter { !$0.hasPrefix(".") }
+        #expect(Set(modules) == Set(Self.allowedImports.keys), "add new modules to ArchitectureTests.allowedImports")
+    }
+
+    @Test("each module imports only what its layer allows", arguments: allowedImports.keys.sorted())
+    func importsPointOneWay(module: String) throws {
+        let allowed = Self.allowedImports[module]!.union(Self.systemModules)
+        let files = try Self.swiftFiles(in: module)
+        #expect(!files.isEmpty)
+        for file in files {
+            for imported in Self.imports(in: file.text) {
+                #expect(allowed.contains(imported), "\(module)/\(file.name) imports \(imported)")
+            }
+        }
+    }
+
+    @Test func onlyCommandLineModulesBootstrapLogging() throws {
+        for module in Self.allowedImports.keys where !Self.commandLineModules.contains(module) {
+            for file in try Self.swiftFiles(in: module) {
+                #expect(!file.text.contains("LoggingSystem.bootstrap"), "\(module)/\(file.name) bootstraps logging")
+                #expect(!file.text.contains("Logger(label:"), "\(module)/\(file.name) makes its own logger; take one as a parameter")
+            }
+        }
+    }
+
+    @Test func theImportReaderSeesImports() {
+        #expect(Self.imports(in: "import NIOCore\n@preconcurrency import Foundation\nlet x = 1 // import Fake") == ["NIOCore", "Foundation"])
+    }
+}

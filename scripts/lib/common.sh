@@ -1,0 +1,43 @@
+# Shared by the scripts in scripts/: find Swift, install Debian packages that are missing.
+# Sourced, not run.
+
+# Puts the Swift toolchain on PATH; this machine image keeps it in /opt/swift.
+ensure_swift() {
+    if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+        export PATH="/opt/swift/usr/bin:$PATH"
+    fi
+    if ! command -v swift >/dev/null 2>&1; then
+        echo "error: no Swift toolchain found; install Swift 6 (swift.org) so that 'swift' or /opt/swift/usr/bin/swift exists" >&2
+        exit 69
+    fi
+}
+
+# Installs each named Debian package that is not installed yet (one apt-get update first).
+ensure_debian_packages() {
+    local missing=() package
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "==> installing from Debian: ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# A free TCP/UDP port on 127.0.0.1 (free for both at the time of asking).
+free_port() {
+    python3 - <<'PY'
+import socket
+while True:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        t.close(); u.close()
+PY
+}
