@@ -85,3 +85,45 @@ public final class IdleTCPConnection {
 
     deinit { close(descriptor) }
 }
+
+/// A blocking TCP connection for speaking framed DNS by hand (pipelining, odd splits).
+public final class LoopbackTCPConnection {
+    private let descriptor: Int32
+
+    public init(port: Int, receiveTimeoutSeconds: Int = 5) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
+        var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in.loopback(port: port)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { throw TestFailure("connect() failed: \(errno)") }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        let sent = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard sent == bytes.count else { throw TestFailure("send() wrote \(sent) of \(bytes.count) bytes") }
+    }
+
+    /// Reads one length-prefixed message.
+    public func readFrame() throws -> [UInt8] {
+        let header = try read(count: 2)
+        return try read(count: Int(header[0]) << 8 | Int(header[1]))
+    }
+
+    private func read(count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let got = bytes.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress! + filled, count - filled, 0) }
+            if got == 0 { throw TestFailure("connection closed by the server after \(filled) of \(count) bytes") }
+            if got < 0 { throw TestFailure("recv failed or timed out (errno \(errno)) after \(filled) of \(count) bytes") }
+            filled += got
+        }
+        return bytes
+    }
+
+    deinit { close(descriptor) }
+}
