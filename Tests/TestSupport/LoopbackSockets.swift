@@ -7,15 +7,9 @@ public final class LoopbackUDPSocket {
     private let descriptor: Int32
 
     public init(port: Int) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
+        descriptor = try connectedLoopbackSocket(SOCK_DGRAM, port: port)
         var size: Int32 = 8 << 20
         setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in.loopback(port: port)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else { throw TestFailure("connect() failed: \(errno)") }
     }
 
     public func send(_ bytes: [UInt8]) {
@@ -37,19 +31,28 @@ public final class LoopbackUDPSocket {
 
 /// Opens a TCP connection to 127.0.0.1:port, writes `bytes`, and closes it (abruptly with `reset`).
 public func sendTCPStream(port: Int, _ bytes: [UInt8], reset: Bool = false) throws {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
+    let descriptor = try connectedLoopbackSocket(SOCK_STREAM, port: port)
     defer { close(descriptor) }
-    var address = sockaddr_in.loopback(port: port)
-    let result = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard result == 0 else { throw TestFailure("connect() failed: \(errno)") }
     _ = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     if reset {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
     }
+}
+
+/// A socket of `kind` connected to 127.0.0.1:port; the caller closes it.
+func connectedLoopbackSocket(_ kind: __socket_type, port: Int) throws -> Int32 {
+    let descriptor = socket(AF_INET, Int32(kind.rawValue), 0)
+    guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
+    var address = sockaddr_in.loopback(port: port)
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard result == 0 else {
+        close(descriptor)
+        throw TestFailure("connect() to 127.0.0.1:\(port) failed: \(errno)")
+    }
+    return descriptor
 }
 
 extension sockaddr_in {
@@ -67,13 +70,7 @@ public final class IdleTCPConnection {
     private let descriptor: Int32
 
     public init(port: Int) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
-        var address = sockaddr_in.loopback(port: port)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else { throw TestFailure("connect() failed: \(errno)") }
+        descriptor = try connectedLoopbackSocket(SOCK_STREAM, port: port)
     }
 
     /// True once the server has closed its side (a read returns end of file or an error).
@@ -91,15 +88,9 @@ public final class LoopbackTCPConnection {
     private let descriptor: Int32
 
     public init(port: Int, receiveTimeoutSeconds: Int = 5) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
+        descriptor = try connectedLoopbackSocket(SOCK_STREAM, port: port)
         var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in.loopback(port: port)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else { throw TestFailure("connect() failed: \(errno)") }
     }
 
     public func write(_ bytes: [UInt8]) throws {
