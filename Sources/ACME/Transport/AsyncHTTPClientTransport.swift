@@ -1,0 +1,71 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// The real HTTP transport, over AsyncHTTPClient: TLS with the system roots plus any extra
+/// roots configured (a private or test CA), a User-Agent naming the product, and a timeout on
+/// every request. Call `shutdown()` when done.
+public final class AsyncHTTPClientTransport: ACMEHTTPClient {
+    public struct Configuration: Sendable {
+        /// PEM certificates trusted in addition to the system store (pebble's or a private CA's root).
+        public var additionalTrustRootsPEM: [String]
+        /// Trust only `additionalTrustRootsPEM`, not the system store (tests against a local CA).
+        public var trustOnlyAdditionalRoots: Bool
+        public var userAgent: String
+        public var connectTimeout: Duration
+        /// The most any one response may take; flows add their own deadline on top.
+        public var maximumBodyBytes: Int
+
+        public init(
+            additionalTrustRootsPEM: [String] = [], trustOnlyAdditionalRoots: Bool = false,
+            userAgent: String = "CSRProxy", connectTimeout: Duration = .seconds(10), maximumBodyBytes: Int = 1 << 20
+        ) {
+            self.additionalTrustRootsPEM = additionalTrustRootsPEM
+            self.trustOnlyAdditionalRoots = trustOnlyAdditionalRoots
+            self.userAgent = userAgent
+            self.connectTimeout = connectTimeout
+            self.maximumBodyBytes = maximumBodyBytes
+        }
+    }
+
+    private let client: HTTPClient
+    private let configuration: Configuration
+
+    public init(configuration: Configuration) throws {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        let roots = try configuration.additionalTrustRootsPEM.flatMap { try NIOSSLCertificate.fromPEMBytes(Array($0.utf8)) }
+        if configuration.trustOnlyAdditionalRoots {
+            tls.trustRoots = .certificates(roots)
+        } else if !roots.isEmpty {
+            tls.additionalTrustRoots = [.certificates(roots)]
+        }
+        var httpConfiguration = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            timeout: .init(connect: .nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000 + configuration.connectTimeout.components.attoseconds / 1_000_000_000)))
+        httpConfiguration.httpVersion = .automatic
+        httpConfiguration.decompression = .disabled
+        self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        self.configuration = configuration
+    }
+
+    public func execute(_ request: ACMEHTTPRequest, timeout: Duration) async throws -> ACMEHTTPResponse {
+        var outgoing = HTTPClientRequest(url: request.url.absoluteString)
+        outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
+        outgoing.headers.add(name: "User-Agent", value: configuration.userAgent)
+        for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
+        if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
+        let nanoseconds = Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        let response = try await client.execute(outgoing, timeout: .nanoseconds(max(nanoseconds, 1_000_000)))
+        let body = request.method == .head ? ByteBuffer() : try await response.body.collect(upTo: configuration.maximumBodyBytes)
+        return ACMEHTTPResponse(
+            status: Int(response.status.code),
+            headers: response.headers.map { ($0.name, $0.value) },
+            body: Array(body.readableBytesView))
+    }
+
+    public func shutdown() async throws {
+        try await client.shutdown()
+    }
+}
