@@ -71,7 +71,11 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "DNSCodec", "DNSServer",
+                "DNSCodec", "DNSServer", "ACME",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -91,15 +91,6 @@ struct TransportTests {
         #expect(bodies[1]["replaces"] == nil)
     }
 
-    @Test func anEABRequiringCARefusesRegistrationWithoutBinding() async throws {
-        let ca = ScriptedCA()
-        let client = ACMEClient(directoryURL: ScriptedCA.directoryURL, accountKey: .generateP256(), httpClient: ca, logger: Self.logger)
-        ca.then { _ in ScriptedCA.json(200, #"{"newNonce":"https://ca.test/nonce","newAccount":"https://ca.test/account","newOrder":"https://ca.test/order","meta":{"externalAccountRequired":true}}"#) }
-        await #expect { _ = try await client.registerAccount(agreeToTermsOfService: true) } throws: { error in
-            (error as? ACMEError)?.code == .invalidInput
-        }
-    }
-
     @Test func unreachableCAsAreUnavailableAndDeadlinesAreKept() async throws {
         struct Refusing: ACMEHTTPClient {
             func execute(_ request: ACMEHTTPRequest, timeout: Duration) async throws -> ACMEHTTPResponse {

@@ -45,10 +45,9 @@ public final class ACMEClient: Sendable {
         let directory = try await directory(deadline: deadline)
         var fields = [#""termsOfServiceAgreed":\#(agreeToTermsOfService)"#]
         if !contact.isEmpty { fields.append(#""contact":\#(String(decoding: try JSONEncoder().encode(contact), as: UTF8.self))"#) }
+        // Without a binding at a CA that wants one, the CA's own externalAccountRequired problem says so best.
         if let externalAccountBinding {
             fields.append(#""externalAccountBinding":\#(externalAccountBinding.jws(accountKey: accountKey, newAccountURL: directory.newAccount))"#)
-        } else if directory.meta?.externalAccountRequired == true {
-            throw ACMEError(.invalidInput, "this CA requires External Account Binding: configure the EAB key ID and MAC key it issued")
         }
         return try await postAccount(Array("{\(fields.joined(separator: ","))}".utf8), directory: directory, deadline: deadline)
     }

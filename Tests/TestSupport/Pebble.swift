@@ -1,0 +1,109 @@
+import ACME
+import Foundation
+import Logging
+
+/// Debian's pebble (Let's Encrypt's RFC 8555 test CA) on 127.0.0.1, validating DNS-01 against
+/// the DNS server at `dnsPort`. Started and stopped by the test that needs it.
+public final class Pebble: @unchecked Sendable {
+    public let directoryURL: URL
+    public let managementURL: URL
+    /// The test TLS CA that signed pebble's listener certificate; trust it to talk to pebble.
+    public let tlsRootPEM: String
+    private let server: ServerProcess
+    private let workDirectory: URL
+
+    public struct Options: Sendable {
+        /// PEBBLE_WFE_NONCEREJECT: percent of valid nonces rejected (pebble's default is 5).
+        public var nonceRejectPercent: Int?
+        /// PEBBLE_AUTHZREUSE: percent of valid authorizations reused (pebble's default is 50).
+        public var authorizationReusePercent: Int?
+        /// Key ID to base64url MAC key; non-empty makes EAB required.
+        public var externalAccountMACKeys: [String: String]
+
+        public init(nonceRejectPercent: Int? = nil, authorizationReusePercent: Int? = nil, externalAccountMACKeys: [String: String] = [:]) {
+            self.nonceRejectPercent = nonceRejectPercent
+            self.authorizationReusePercent = authorizationReusePercent
+            self.externalAccountMACKeys = externalAccountMACKeys
+        }
+    }
+
+    public init(dnsPort: Int, options: Options = Options()) async throws {
+        let identity = try TestCertificates.localhostServerIdentity()
+        workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+        let certificatePath = workDirectory.appendingPathComponent("cert.pem").path
+        let keyPath = workDirectory.appendingPathComponent("key.pem").path
+        try identity.certificatePEM.write(toFile: certificatePath, atomically: true, encoding: .utf8)
+        try identity.keyPEM.write(toFile: keyPath, atomically: true, encoding: .utf8)
+        let ports = try freeTCPPorts(4)
+        let config: [String: Any] = ["pebble": [
+            "listenAddress": "127.0.0.1:\(ports[0])",
+            "managementListenAddress": "127.0.0.1:\(ports[1])",
+            "certificate": certificatePath,
+            "privateKey": keyPath,
+            "httpPort": ports[2],
+            "tlsPort": ports[3],
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": !options.externalAccountMACKeys.isEmpty,
+            "externalAccountMACKeys": options.externalAccountMACKeys,
+        ]]
+        let configPath = workDirectory.appendingPathComponent("pebble.json").path
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+
+        var environment = ProcessInfo.processInfo.environment
+        environment["PEBBLE_VA_NOSLEEP"] = "1"
+        if let percent = options.nonceRejectPercent { environment["PEBBLE_WFE_NONCEREJECT"] = String(percent) }
+        if let percent = options.authorizationReusePercent { environment["PEBBLE_AUTHZREUSE"] = String(percent) }
+        server = try ServerProcess("/usr/bin/pebble", ["-config", configPath, "-dnsserver", "127.0.0.1:\(dnsPort)"], environment: environment)
+        directoryURL = URL(string: "https://127.0.0.1:\(ports[0])/dir")!
+        managementURL = URL(string: "https://127.0.0.1:\(ports[1])")!
+        tlsRootPEM = identity.caPEM
+        try await waitUntilServing()
+    }
+
+    /// An HTTP transport that trusts pebble's listener (and nothing else).
+    public func makeTransport() throws -> AsyncHTTPClientTransport {
+        try AsyncHTTPClientTransport(configuration: .init(additionalTrustRootsPEM: [tlsRootPEM], trustOnlyAdditionalRoots: true, userAgent: "CSRProxy-tests"))
+    }
+
+    /// Pebble's issuing root, from its management interface.
+    public func rootPEM() async throws -> String {
+        let transport = try makeTransport()
+        defer { Task { try? await transport.shutdown() } }
+        let response = try await transport.execute(ACMEHTTPRequest(method: .get, url: managementURL.appendingPathComponent("roots/0")), timeout: .seconds(10))
+        guard response.status == 200 else { throw TestFailure("pebble's /roots/0 answered \(response.status)") }
+        return String(decoding: response.body, as: UTF8.self)
+    }
+
+    private func waitUntilServing() async throws {
+        let transport = try makeTransport()
+        defer { Task { try? await transport.shutdown() } }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let response = try? await transport.execute(ACMEHTTPRequest(method: .get, url: directoryURL), timeout: .seconds(2)), response.status == 200 {
+                return
+            }
+            guard server.process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("pebble did not serve \(directoryURL): \(server.standardOutput) \(server.standardError)")
+    }
+
+    public var isRunning: Bool { server.process.isRunning }
+
+    public func stop() {
+        server.stop()
+        try? FileManager.default.removeItem(at: workDirectory)
+    }
+
+    deinit { stop() }
+}
+
+/// Distinct free TCP ports on 127.0.0.1 (free when asked; the OS may reuse them later).
+public func freeTCPPorts(_ count: Int) throws -> [Int] {
+    var ports: Set<Int> = []
+    while ports.count < count {
+        ports.insert(try freeTCPPort())
+    }
+    return Array(ports)
+}
