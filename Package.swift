@@ -68,6 +68,19 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // scripts/bench-acme's driver: sequential issuances through our client against pebble.
+        .executableTarget(
+            name: "ACMEIssuanceBenchmark",
+            dependencies: [
+                "ACME", "DNSCodec", "DNSServer",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Benchmarks/ACMEIssuance"
+        ),
         .target(
             name: "TestSupport",
             dependencies: [
