@@ -6,6 +6,8 @@ import Synchronization
 /// An RFC 8555 client for one CA and one account key: the single-request operations.
 /// The whole issuance flow is in `ACMEClient+Issuance.swift`.
 public final class ACMEClient: Sendable {
+    /// This client's version, sent in the User-Agent.
+    public static let version = "0.1.0"
     public let directoryURL: URL
     public let accountKey: ACMEAccountKey
     let transport: ACMETransport

@@ -15,12 +15,12 @@ public final class AsyncHTTPClientTransport: ACMEHTTPClient {
         public var trustOnlyAdditionalRoots: Bool
         public var userAgent: String
         public var connectTimeout: Duration
-        /// The most any one response may take; flows add their own deadline on top.
+        /// The largest response body read; a certificate chain is a few KiB.
         public var maximumBodyBytes: Int
 
         public init(
             additionalTrustRootsPEM: [String] = [], trustOnlyAdditionalRoots: Bool = false,
-            userAgent: String = "CSRProxy", connectTimeout: Duration = .seconds(10), maximumBodyBytes: Int = 1 << 20
+            userAgent: String = AsyncHTTPClientTransport.defaultUserAgent, connectTimeout: Duration = .seconds(10), maximumBodyBytes: Int = 1 << 20
         ) {
             self.additionalTrustRootsPEM = additionalTrustRootsPEM
             self.trustOnlyAdditionalRoots = trustOnlyAdditionalRoots
@@ -29,6 +29,9 @@ public final class AsyncHTTPClientTransport: ACMEHTTPClient {
             self.maximumBodyBytes = maximumBodyBytes
         }
     }
+
+    /// Names the product and version, as RFC 8555 §6.1 asks of clients.
+    public static let defaultUserAgent = "CSRProxy-ACME/\(ACMEClient.version) (AsyncHTTPClient)"
 
     private let client: HTTPClient
     private let configuration: Configuration
