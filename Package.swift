@@ -4,6 +4,14 @@
 // reads the import lines and fails when an arrow points back.
 import PackageDescription
 
+/// Keys, signatures, X.509 and ASN.1: what every certificate-handling target needs.
+let cryptography: [Target.Dependency] = [
+    .product(name: "Crypto", package: "swift-crypto"),
+    .product(name: "_CryptoExtras", package: "swift-crypto"),
+    .product(name: "X509", package: "swift-certificates"),
+    .product(name: "SwiftASN1", package: "swift-asn1"),
+]
+
 let package = Package(
     name: "csrproxy",
     platforms: [.macOS(.v15)],
@@ -44,11 +52,7 @@ let package = Package(
         // RFC 8555 ACME client: wire types, JWS, transport with nonces, flows. Knows no DNS server, no HTTP routing.
         .target(
             name: "ACME",
-            dependencies: [
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
+            dependencies: cryptography + [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -73,9 +77,7 @@ let package = Package(
             name: "ACMEIssuanceBenchmark",
             dependencies: [
                 "ACME", "DNSCodec", "DNSServer",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ] + cryptography + [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -85,10 +87,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "DNSCodec", "DNSServer", "ACME",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ] + cryptography + [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -104,10 +103,7 @@ let package = Package(
             name: "ACMETests",
             dependencies: [
                 "ACME", "TestSupport",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ] + cryptography + [
             ],
             resources: [.copy("Fixtures")]
         ),
@@ -125,10 +121,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "DNSCodec", "DNSServer", "ACME", "TestSupport", "SignerCLI",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
-                .product(name: "X509", package: "swift-certificates"),
-                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ] + cryptography + [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -76,10 +76,11 @@ extension ACMEClient {
             }
             let pem = try await downloadCertificate(at: certificateURL, deadline: deadline)
             await withdraw(published, solver: solver)
+            let elapsed = ContinuousClock.now - started
             logger.info("certificate issued", metadata: [
                 "acme.order.url": "\(order.url?.absoluteString ?? "-")",
                 "acme.names": "\(request.dnsNames.joined(separator: ","))",
-                "acme.duration_ms": "\((ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000 + (ContinuousClock.now - started).components.seconds * 1000)",
+                "acme.duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
             ])
             return IssuedCertificate(pemChain: pem, orderURL: order.url, certificateURL: certificateURL)
         } catch {
