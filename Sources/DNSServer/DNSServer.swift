@@ -66,19 +66,24 @@ public struct DNSServer: Service {
 
     /// Binds the UDP sockets and then TCP on the same port. With port 0 the port UDP found may be
     /// taken for TCP; then everything is closed and tried again with a fresh port.
+    ///
+    /// Port 0 gets one UDP socket without SO_REUSEPORT: the kernel may hand a shareable ephemeral
+    /// port that another process's SO_REUSEPORT socket already holds, and the two servers would
+    /// then split each other's queries. Fixed ports (53 in production) get one socket per core.
     private func bind(_ address: ListenAddress, limiter: ConnectionLimiter) async throws -> ([any Channel], ListenAddress) {
-        let attempts = address.port == 0 ? 5 : 1
+        let ephemeral = address.port == 0
+        let udpSockets = ephemeral ? 1 : configuration.udpSocketsPerAddress
         var lastError: (any Error)?
-        for _ in 0..<attempts {
+        for _ in 0..<(ephemeral ? 5 : 1) {
             var channels: [any Channel] = []
             do {
-                let first = try await bindUDP(host: address.host, port: address.port)
+                let first = try await bindUDP(host: address.host, port: address.port, sharePort: udpSockets > 1)
                 channels.append(first)
                 guard let port = first.localAddress?.port else {
                     throw DNSServerError(.bindFailed, "UDP socket on \(address) has no local port")
                 }
-                for _ in 1..<configuration.udpSocketsPerAddress {
-                    channels.append(try await bindUDP(host: address.host, port: port))
+                for _ in 1..<udpSockets {
+                    channels.append(try await bindUDP(host: address.host, port: port, sharePort: true))
                 }
                 channels.append(try await bindTCP(host: address.host, port: port, limiter: limiter))
                 return (channels, ListenAddress(host: address.host, port: port))
@@ -90,12 +95,12 @@ public struct DNSServer: Service {
         throw DNSServerError(.bindFailed, "cannot listen on \(address): \(lastError.map { "\($0)" } ?? "unknown error")")
     }
 
-    private func bindUDP(host: String, port: Int) async throws -> any Channel {
+    private func bindUDP(host: String, port: Int, sharePort: Bool) async throws -> any Channel {
         let responder = QueryResponder(store: store)
         let logger = self.logger
+        // No SO_REUSEADDR on UDP: it would let another socket silently bind the same port.
         return try await DatagramBootstrap(group: eventLoopGroup)
-            .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+            .channelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: sharePort ? 1 : 0)
             // recvmmsg: up to 32 datagrams of up to 4 KiB per system call; larger queries are not DNS.
             .channelOption(.datagramVectorReadMessageCount, value: 32)
             .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 4096))

@@ -9,6 +9,7 @@ public struct DNSServerConfiguration: Sendable {
     /// Open TCP connections across all addresses; further ones are closed at once.
     public var maximumTCPConnections: Int
     /// UDP sockets bound to each address with SO_REUSEPORT, so every core reads queries.
+    /// An ephemeral port (0) always gets one socket.
     public var udpSocketsPerAddress: Int
 
     public init(

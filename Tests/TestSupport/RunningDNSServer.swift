@@ -11,7 +11,7 @@ public func withRunningDNSServer<Result: Sendable>(
     let (addresses, continuation) = AsyncStream.makeStream(of: [ListenAddress].self)
     let logger = Logger(label: "test.dns", factory: { _ in SwiftLogNoOpLogHandler() })
     let server = DNSServer(
-        configuration: DNSServerConfiguration(listenAddresses: [ListenAddress(host: "127.0.0.1", port: 0)], udpSocketsPerAddress: 2),
+        configuration: DNSServerConfiguration(listenAddresses: [ListenAddress(host: "127.0.0.1", port: 0)]),
         store: store, logger: logger,
         onServerRunning: { continuation.yield($0) })
     let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
