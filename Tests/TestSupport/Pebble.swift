@@ -68,25 +68,38 @@ public final class Pebble: @unchecked Sendable {
 
     /// Pebble's issuing root, from its management interface.
     public func rootPEM() async throws -> String {
-        let transport = try makeTransport()
-        defer { Task { try? await transport.shutdown() } }
-        let response = try await transport.execute(ACMEHTTPRequest(method: .get, url: managementURL.appendingPathComponent("roots/0")), timeout: .seconds(10))
-        guard response.status == 200 else { throw TestFailure("pebble's /roots/0 answered \(response.status)") }
-        return String(decoding: response.body, as: UTF8.self)
+        try await withTransport { transport in
+            let response = try await transport.execute(ACMEHTTPRequest(method: .get, url: self.managementURL.appendingPathComponent("roots/0")), timeout: .seconds(10))
+            guard response.status == 200 else { throw TestFailure("pebble's /roots/0 answered \(response.status)") }
+            return String(decoding: response.body, as: UTF8.self)
+        }
     }
 
     private func waitUntilServing() async throws {
-        let transport = try makeTransport()
-        defer { Task { try? await transport.shutdown() } }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if let response = try? await transport.execute(ACMEHTTPRequest(method: .get, url: directoryURL), timeout: .seconds(2)), response.status == 200 {
-                return
+        try await withTransport { transport in
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline {
+                if let response = try? await transport.execute(ACMEHTTPRequest(method: .get, url: self.directoryURL), timeout: .seconds(2)), response.status == 200 {
+                    return
+                }
+                guard self.server.process.isRunning else { break }
+                try await Task.sleep(for: .milliseconds(50))
             }
-            guard server.process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(50))
+            throw TestFailure("pebble did not serve \(self.directoryURL): \(self.server.standardOutput) \(self.server.standardError)")
         }
-        throw TestFailure("pebble did not serve \(directoryURL): \(server.standardOutput) \(server.standardError)")
+    }
+
+    /// Runs `body` with a transport trusting pebble, and shuts the transport down before returning.
+    private func withTransport<Result>(_ body: (AsyncHTTPClientTransport) async throws -> Result) async throws -> Result {
+        let transport = try makeTransport()
+        do {
+            let result = try await body(transport)
+            try await transport.shutdown()
+            return result
+        } catch {
+            try? await transport.shutdown()
+            throw error
+        }
     }
 
     public var isRunning: Bool { server.process.isRunning }
