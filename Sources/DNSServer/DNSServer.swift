@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DNSCodec
 import Logging
 import NIOCore
 import NIOPosix
@@ -16,16 +17,20 @@ public struct DNSServer: Service {
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let onServerRunning: (@Sendable ([ListenAddress]) async -> Void)?
+    private let answerObserver: (@Sendable (DNSResponseCode) -> Void)?
 
     /// - Parameter onServerRunning: called once every socket is bound, with the addresses
     ///   actually bound (an ephemeral port 0 replaced by the port found).
+    /// - Parameter answerObserver: told the response code of every answer, for metrics.
     public init(
         configuration: DNSServerConfiguration,
         store: ZoneStore,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
-        onServerRunning: (@Sendable ([ListenAddress]) async -> Void)? = nil
+        onServerRunning: (@Sendable ([ListenAddress]) async -> Void)? = nil,
+        answerObserver: (@Sendable (DNSResponseCode) -> Void)? = nil
     ) {
+        self.answerObserver = answerObserver
         self.configuration = configuration
         self.store = store
         self.eventLoopGroup = eventLoopGroup
@@ -96,7 +101,7 @@ public struct DNSServer: Service {
     }
 
     private func bindUDP(host: String, port: Int, sharePort: Bool) async throws -> any Channel {
-        let responder = QueryResponder(store: store)
+        let responder = QueryResponder(store: store, observer: answerObserver)
         let logger = self.logger
         // No SO_REUSEADDR on UDP: it would let another socket silently bind the same port.
         return try await DatagramBootstrap(group: eventLoopGroup)
@@ -114,7 +119,7 @@ public struct DNSServer: Service {
     }
 
     private func bindTCP(host: String, port: Int, limiter: ConnectionLimiter) async throws -> any Channel {
-        let responder = QueryResponder(store: store)
+        let responder = QueryResponder(store: store, observer: answerObserver)
         let logger = self.logger
         let idleTimeout = configuration.tcpIdleTimeout
         return try await ServerBootstrap(group: eventLoopGroup)

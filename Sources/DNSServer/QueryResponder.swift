@@ -15,9 +15,12 @@ public struct QueryResponder: Sendable {
     public static let classicUDPPayload = 512
 
     public let store: ZoneStore
+    /// Told the response code of every answer sent, for metrics.
+    let observer: (@Sendable (DNSResponseCode) -> Void)?
 
-    public init(store: ZoneStore) {
+    public init(store: ZoneStore, observer: (@Sendable (DNSResponseCode) -> Void)? = nil) {
         self.store = store
+        self.observer = observer
     }
 
     /// What was answered, for logs and metrics.
@@ -31,6 +34,12 @@ public struct QueryResponder: Sendable {
     /// The response to `query`, or `nil` when the packet must be dropped: shorter than a header
     /// (no ID to answer with) or itself a response (answering those invites loops).
     public func respond(to query: ByteBuffer, transport: DNSTransport, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> Response? {
+        let response = makeResponse(to: query, transport: transport, allocator: allocator)
+        if let response, let observer { observer(response.responseCode) }
+        return response
+    }
+
+    private func makeResponse(to query: ByteBuffer, transport: DNSTransport, allocator: ByteBufferAllocator) -> Response? {
         guard let header = DNSHeader(peekingAt: query), !header.isResponse else { return nil }
         let message: DNSMessage
         do {

@@ -82,6 +82,20 @@ public final class ZoneStore: Sendable {
         }
     }
 
+    /// Withdraws every published TXT value in every zone; returns how many values were removed.
+    @discardableResult
+    public func removeAllTXT() -> Int {
+        state.withLock { state in
+            var removed = 0
+            for origin in Array(state.zones.keys) where !state.zones[origin]!.txt.isEmpty {
+                removed += state.zones[origin]!.txt.values.reduce(0) { $0 + $1.count }
+                state.zones[origin]!.txt = [:]
+                Self.republish(origin, in: &state)
+            }
+            return removed
+        }
+    }
+
     /// The TXT values served at `name` right now, in the order they were first added.
     public func txtValues(at name: DNSName) -> [String] {
         state.withLock { state in
