@@ -19,6 +19,9 @@ let package = Package(
         .library(name: "DNSCodec", targets: ["DNSCodec"]),
         .library(name: "DNSServer", targets: ["DNSServer"]),
         .library(name: "ACME", targets: ["ACME"]),
+        .library(name: "SignerProtocol", targets: ["SignerProtocol"]),
+        .library(name: "CertificateSupport", targets: ["CertificateSupport"]),
+        .library(name: "Signer", targets: ["Signer"]),
         .executable(name: "csrproxy-signer", targets: ["SignerCLI"]),
     ],
     dependencies: [
@@ -31,6 +34,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // DNS wire format: messages, names with compression, records, EDNS0. NIOCore only.
@@ -60,12 +67,42 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What agent and signer say to each other: paths, headers, labels, RFC 9457 problems. Foundation only.
+        .target(name: "SignerProtocol"),
+        // CSR parsing and policy, subjects (RFC 4514), per-install names, renewal windows. No networking.
+        .target(
+            name: "CertificateSupport",
+            dependencies: cryptography
+        ),
+        // The signer's composition root: configuration, policy, issuance orchestration, HTTP routes.
+        // The only module where the DNS server and the ACME client meet.
+        .target(
+            name: "Signer",
+            dependencies: [
+                "DNSCodec", "DNSServer", "ACME", "SignerProtocol", "CertificateSupport",
+            ] + cryptography + [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // `csrproxy-signer`: a thin shell that parses flags, bootstraps logging and runs services.
         .executableTarget(
             name: "SignerCLI",
             dependencies: [
                 "DNSCodec",
                 "DNSServer",
+                "Signer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -108,6 +145,21 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
+            name: "CertificateSupportTests",
+            dependencies: ["CertificateSupport", "TestSupport"] + cryptography
+        ),
+        .testTarget(
+            name: "SignerTests",
+            dependencies: [
+                "Signer", "SignerProtocol", "CertificateSupport", "ACME", "DNSServer", "DNSCodec", "TestSupport",
+            ] + cryptography + [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "DNSServerTests",
             dependencies: [
                 "DNSCodec", "DNSServer", "TestSupport",
@@ -120,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "DNSCodec", "DNSServer", "ACME", "TestSupport", "SignerCLI",
+                "DNSCodec", "DNSServer", "ACME", "TestSupport", "SignerCLI", "Signer", "SignerProtocol", "CertificateSupport",
             ] + cryptography + [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

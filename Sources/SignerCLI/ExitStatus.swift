@@ -1,17 +1,29 @@
 import ArgumentParser
 import DNSCodec
 import DNSServer
+import NIOCore
+import Signer
 
 /// The one place errors become sysexits(3) codes and a one-line reason on standard error.
 enum ExitStatus {
     static let usage: Int32 = 64
     static let unavailable: Int32 = 69
     static let software: Int32 = 70
+    static let cannotCreate: Int32 = 73
     static let configuration: Int32 = 78
 
     /// The exit code for `error` and the sentence that says what to do next.
-    static func describe(_ error: any Error) -> (code: Int32, reason: String) {
+    static func describe(_ error: any Error, configurationPath: String? = nil) -> (code: Int32, reason: String) {
+        let file = configurationPath.map { "\($0): " } ?? ""
         switch error {
+        case let error as SignerError where error.code == .configuration:
+            return (configuration, "\(file)\(error); fix it and run csrproxy-signer check-config")
+        case let error as SignerError where error.code == .accountKey:
+            return (cannotCreate, error.message)
+        case let error as SignerError:
+            return (unavailable, error.message)
+        case let error as IOError:
+            return (unavailable, "\(error); is the address in use, or does a port under 1024 need CAP_NET_BIND_SERVICE?")
         case let error as CLIError:
             return (usage, "\(error.message); see --help")
         case let error as DNSServerError where error.code == .bindFailed:
@@ -26,8 +38,8 @@ enum ExitStatus {
     }
 
     /// Prints the reason and turns it into ArgumentParser's exit.
-    static func exit(for error: any Error) -> ExitCode {
-        let (code, reason) = describe(error)
+    static func exit(for error: any Error, configurationPath: String? = nil) -> ExitCode {
+        let (code, reason) = describe(error, configurationPath: configurationPath)
         var standardError = StandardError()
         print("csrproxy-signer: error: \(reason)", to: &standardError)
         return ExitCode(code)

@@ -1,0 +1,61 @@
+/// The TOML file's shape, key for key. Decoded strictly, so a misspelt key is an error rather
+/// than a silently ignored setting; turned into `SignerConfiguration` by `SignerConfiguration(toml:)`.
+struct ConfigurationFile: Decodable {
+    var acme: ACME
+    var dns: DNS?
+    var http: HTTP?
+    var issuance: Issuance?
+    var zones: [Zone]
+
+    struct ACME: Decodable {
+        var directory_url: String
+        var contact: [String]?
+        var account_key_path: String?
+        var eab_key_id: String?
+        var eab_mac_key: String?
+        var trust_roots: [String]?
+        var trust_only_listed_roots: Bool?
+        var profile: String?
+    }
+
+    struct DNS: Decodable {
+        var listen: [String]?
+        var negative_ttl: Int?
+        var record_ttl: Int?
+        var challenge_ttl: Int?
+        var tcp_idle_timeout_seconds: Int?
+        var max_tcp_connections: Int?
+        var udp_sockets: Int?
+    }
+
+    struct HTTP: Decodable {
+        var listen: String?
+        var tls: String?
+        var tls_certificate: String?
+        var tls_key: String?
+        var trusted_proxies: [String]?
+        var body_limit_bytes: Int?
+        var rate_limit_per_minute: Int?
+        var rate_limit_burst: Int?
+        var metric_labels: [String]?
+    }
+
+    struct Issuance: Decodable {
+        var deadline_seconds: Int?
+    }
+
+    struct Zone: Decodable {
+        var zone: String
+        var subject: String
+        var names: [String]
+        var nameservers: [String]
+        var hostmaster: String?
+        var ipv4: [String]?
+        var ipv6: [String]?
+        var caa: [String]?
+        var naming: String?
+        var concurrency: String?
+        var max_values_per_name: Int?
+        var require_san: Bool?
+    }
+}

@@ -1,0 +1,110 @@
+import CertificateSupport
+import DNSServer
+import Foundation
+
+/// Everything the signer runs on, read from one TOML file (see `SignerConfiguration(toml:)`)
+/// and passed down; nothing is read from globals.
+public struct SignerConfiguration: Sendable {
+    public var acme: ACMESettings
+    public var dns: DNSSettings
+    public var http: HTTPSettings
+    public var issuance: IssuanceSettings
+    public var zones: [ZoneSettings]
+
+    public struct ACMESettings: Sendable {
+        public var directoryURL: URL
+        public var contact: [String]
+        /// Created 0600 (in a 0700 directory) on first start, reused after.
+        public var accountKeyPath: String
+        public var externalAccountBinding: (keyID: String, macKey: String)?
+        /// PEM files whose certificates are trusted for the CA's TLS, beside the system store.
+        public var trustRootPaths: [String]
+        /// Trust only `trustRootPaths` (a private or test CA).
+        public var trustOnlyListedRoots: Bool
+        /// An ACME profile (draft-ietf-acme-profiles) to order, if the CA offers it.
+        public var profile: String?
+    }
+
+    public struct DNSSettings: Sendable {
+        public var listen: [ListenAddress]
+        public var negativeTTL: UInt32
+        public var recordTTL: UInt32
+        public var challengeTTL: UInt32
+        public var tcpIdleTimeoutSeconds: Int64
+        public var maximumTCPConnections: Int
+        public var udpSocketsPerAddress: Int?
+    }
+
+    public struct HTTPSettings: Sendable {
+        public var listen: ListenAddress
+        public var tls: TLSMode
+        /// Peers whose `X-Forwarded-For` is believed (a reverse proxy in front of the signer).
+        public var trustedProxies: [String]
+        public var bodyLimitBytes: Int
+        public var rateLimit: RateLimit
+        /// Label keys that become metric labels (`label_<key>`); the others only reach logs.
+        public var metricLabelKeys: [String]
+    }
+
+    public enum TLSMode: Sendable, Equatable {
+        /// Plain HTTP, for a signer behind a TLS-terminating proxy or on loopback in tests.
+        case off
+        case files(certificatePath: String, keyPath: String)
+    }
+
+    /// A token bucket per client address: `burst` requests at once, refilled at `perMinute`.
+    public struct RateLimit: Sendable, Equatable {
+        public var perMinute: Int
+        public var burst: Int
+    }
+
+    public struct IssuanceSettings: Sendable {
+        /// How long one request may take, from receipt to certificate, before it gets a 503.
+        public var deadline: Duration
+    }
+
+    /// One row of the zone table: which subject gets which names, served from which zone.
+    public struct ZoneSettings: Sendable {
+        /// What the DNS server serves for this zone: NS, glue, A/AAAA, CAA.
+        public var dns: ZoneConfiguration
+        public var subject: DistinguishedNamePattern
+        /// The exact SAN set a CSR must carry (in per-install mode, each with the install's label in front).
+        public var names: [String]
+        public var naming: NamingMode
+        public var concurrency: ConcurrencyMode
+        /// TXT values published at one name at once; more orders wait their turn.
+        public var maximumValuesPerName: Int
+        /// Refuse a CN-only CSR (no SAN) before any CA traffic, with a hint how to add the SAN.
+        /// Off: pass it to the CA with the CN as the identifier (Let's Encrypt copies CN into SAN).
+        public var requireSubjectAlternativeName: Bool
+    }
+
+    public enum NamingMode: String, Sendable, CaseIterable {
+        /// Every install gets the well-known name, as in the seed.
+        case shared
+        /// Each install gets `<label>.<well-known name>`, the label derived from its public key.
+        case perInstall = "per-install"
+    }
+
+    public enum ConcurrencyMode: String, Sendable, CaseIterable {
+        /// Orders run at once, each adding and removing its own TXT value.
+        case set
+        /// One order per zone at a time, as the seed's lock did.
+        case lock
+    }
+}
+
+extension SignerConfiguration {
+    /// Checks that the files the configuration names can be used: the CA trust roots parse, the
+    /// API's TLS pair loads. The account key may be absent (it is created on first start).
+    public func checkReferencedFiles() throws {
+        for path in acme.trustRootPaths {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8), text.contains("-----BEGIN CERTIFICATE-----") else {
+                throw SignerError(.configuration, "acme.trust_roots file \(path) is missing or holds no PEM certificate")
+            }
+        }
+        if case .files(let certificatePath, let keyPath) = http.tls {
+            _ = try makeTLSConfiguration(certificatePath: certificatePath, keyPath: keyPath)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import ACME
+import DNSCodec
+import DNSServer
+import Logging
+
+/// Where DNS-01 values are published. Behind a protocol so a backend shared by several signer
+/// processes (a database, a DNS UPDATE primary) can replace the in-process zone store later.
+protocol ChallengeStore: Sendable {
+    func add(_ value: String, at name: DNSName) throws
+    func remove(_ value: String, at name: DNSName)
+    /// Withdraws every value this signer published, for example after a crash. A shared store
+    /// would remove only this signer's; the in-process store starts empty on every start.
+    func removeAll() -> Int
+}
+
+extension ZoneStore: ChallengeStore {
+    func add(_ value: String, at name: DNSName) throws { try addTXT(value, at: name) }
+    func remove(_ value: String, at name: DNSName) { removeTXT(value, at: name) }
+    func removeAll() -> Int { removeAllTXT() }
+}
+
+/// The signer's DNS-01 solver: adds the value to our zone, then waits until our own listener
+/// answers with it over the network before the CA is told to look.
+struct ChallengePublisher: DNS01Solver {
+    let store: any ChallengeStore
+    let probe: ServedValueProbe
+    let logger: Logger
+
+    func present(name: String, value: String) async throws {
+        let dnsName = try DNSName(name)
+        try store.add(value, at: dnsName)
+        var backoff = Duration.milliseconds(2)
+        while true {
+            if try await probe.txtValues(at: dnsName).contains(value) { return }
+            // A store and its listener share memory, so this only loops for a shared backend.
+            logger.debug("challenge value not served yet", metadata: ["dns.query.name": "\(name)"])
+            try await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .milliseconds(500))
+        }
+    }
+
+    func cleanUp(name: String, value: String) async throws {
+        store.remove(value, at: try DNSName(name))
+    }
+}

@@ -1,0 +1,103 @@
+import ACME
+import CertificateSupport
+import Foundation
+import Logging
+import SignerProtocol
+
+/// The seed's endpoint logic, step by step: check the CSR against the zone table, wait for a
+/// permit (a zone lock, or a place in the name's TXT set), order, publish the challenge in our
+/// DNS, confirm it is served, let the CA validate, finalize with the install's own CSR, and
+/// return the chain. Every failure becomes the `ProblemResponse` the installer is answered with.
+struct Issuer: Sendable {
+    let table: ZoneTable
+    let gate: any IssuanceGate
+    let publisher: ChallengePublisher
+    let account: AccountManager
+    let deadline: Duration
+    let profile: String?
+    let metrics: SignerMetrics
+    let logger: Logger
+
+    /// What a successful request produced.
+    struct Issued: Sendable {
+        let pemChain: String
+        let zone: String
+        let names: [String]
+    }
+
+    /// Signs `request`, or throws `ProblemResponse`. Refusals by policy never reach the CA.
+    func sign(_ request: SigningRequest, logger: Logger) async throws(ProblemResponse) -> Issued {
+        let approval: ZoneTable.Approval
+        do {
+            approval = try table.approve(request)
+        } catch {
+            throw ProblemResponse(error)
+        }
+        let zone = approval.zone
+        // `lock` serialises the zone; `set` lets orders share each name's TXT set up to its cap.
+        let (keys, capacity) = switch zone.concurrency {
+        case .lock: (["zone:\(zone.dns.origin)"], 1)
+        case .set: (approval.names.map { "name:\($0)" }, zone.maximumValuesPerName)
+        }
+        let deadline = ContinuousClock.now + self.deadline
+        let issuance = IssuanceRequest(dnsNames: approval.names, csrDER: request.derBytes, profile: profile)
+        do {
+            let pem = try await withDeadline(deadline) {
+                try await gate.withPermits(for: keys, capacity: capacity) {
+                    metrics.orderStarted()
+                    defer { metrics.orderEnded() }
+                    return try await account.withAccount(deadline: deadline) { client in
+                        try await client.issueCertificate(issuance, solver: publisher, deadline: deadline).pemChain
+                    }
+                }
+            }
+            return Issued(pemChain: pem, zone: zone.dns.origin.description, names: approval.names)
+        } catch {
+            throw problem(for: error, logger: logger)
+        }
+    }
+
+    /// Runs `operation`, cancelling it at `deadline` (also while it waits for a permit).
+    private func withDeadline<Result: Sendable>(_ deadline: ContinuousClock.Instant, _ operation: @escaping @Sendable () async throws -> Result) async throws -> Result {
+        try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(until: deadline, clock: .continuous)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let result = try await group.next()! else { throw DeadlinePassed() }
+            return result
+        }
+    }
+
+    private struct DeadlinePassed: Error {}
+
+    /// The problem an installer gets for a failed issuance. CA problems are relayed without
+    /// their free text beyond a bounded, printable excerpt: it is the CA's, not ours.
+    private func problem(for error: any Error, logger: Logger) -> ProblemResponse {
+        switch error {
+        case is DeadlinePassed, is CancellationError:
+            return ProblemResponse(.caUnavailable, "the certificate was not issued within \(deadline.components.seconds) s; try again", retryAfterSeconds: 30)
+        case let error as ACMEError:
+            metrics.recordCAError(type: error.problem?.acmeErrorName ?? "\(error.code)")
+            let retryAfter = error.retryAfter.map { max(1, Int($0.timeIntervalSinceNow.rounded(.up))) }
+            let caType = error.problem.map { Self.sanitised($0.type) }
+            let caDetail = error.problem?.detail.map { ": " + Self.sanitised($0, limit: 300) } ?? ""
+            if error.isTransient {
+                let what = error.code == .rateLimited ? "the CA rate-limited the order" : "the CA could not be reached or did not finish in time"
+                return ProblemResponse(Problem(.caUnavailable, detail: "\(what)\(caDetail); try again later", caProblemType: caType), retryAfterSeconds: retryAfter ?? 30)
+            }
+            return ProblemResponse(Problem(.caRefused, detail: "the CA refused the order (\(error.code))\(caDetail)", caProblemType: caType))
+        default:
+            logger.error("issuance failed unexpectedly", metadata: ["error": "\(error)"])
+            return ProblemResponse(.internalError, "the signer failed while issuing; the fault is logged")
+        }
+    }
+
+    /// Printable ASCII only, bounded: a CA's text must not smuggle anything into our answer.
+    static func sanitised(_ text: String, limit: Int = 200) -> String {
+        let printable = text.unicodeScalars.map { (0x20..<0x7F).contains($0.value) ? Character($0) : " " }
+        return String(String(printable).prefix(limit))
+    }
+}

@@ -1,0 +1,147 @@
+import ACME
+import DNSServer
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+import SignerProtocol
+
+/// Where the signer ended up listening (ephemeral ports resolved), reported once both are bound.
+public struct SignerAddresses: Sendable {
+    public var http: String
+    public var dns: [ListenAddress]
+}
+
+/// The composition root: builds the whole signer from its configuration. The HTTP application
+/// runs the DNS server and the account registration as its own services, so one
+/// `runService()` starts everything and a SIGTERM stops everything in order.
+public func buildSigner(
+    configuration: SignerConfiguration,
+    logger: Logger,
+    onListening: @escaping @Sendable (SignerAddresses) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
+    let metrics = SignerMetrics(labelKeys: configuration.http.metricLabelKeys)
+    let store = try ZoneStore(zones: configuration.zones.map(\.dns))
+    let readiness = Readiness()
+    let startup = StartupReport(onListening)
+
+    let dnsServer = DNSServer(
+        configuration: configuration.dns.serverConfiguration, store: store, logger: logger,
+        onServerRunning: { addresses in
+            readiness.dnsBound()
+            await startup.dnsBound(addresses)
+        },
+        answerObserver: { metrics.recordDNSAnswer(rcode: $0.description) })
+
+    let trustRoots = try configuration.acme.trustRootPaths.map { path in
+        do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw SignerError(.configuration, "cannot read acme.trust_roots file \(path): \(error.localizedDescription)")
+        }
+    }
+    let transport = try AsyncHTTPClientTransport(configuration: .init(
+        additionalTrustRootsPEM: trustRoots, trustOnlyAdditionalRoots: configuration.acme.trustOnlyListedRoots))
+    let account = try AccountManager(settings: configuration.acme, httpClient: transport, logger: logger)
+
+    // A fresh process has an empty store; a shared one may hold values from a crashed run.
+    let cleared = store.removeAll()
+    if cleared > 0 { logger.notice("withdrew challenge values left by an earlier run", metadata: ["dns.txt.count": "\(cleared)"]) }
+
+    let probe = try ServedValueProbe(listener: configuration.dns.listen[0], eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+    let issuer = Issuer(
+        table: ZoneTable(zones: configuration.zones), gate: InProcessIssuanceGate(),
+        publisher: ChallengePublisher(store: store, probe: probe, logger: logger),
+        account: account, deadline: configuration.issuance.deadline, profile: configuration.acme.profile,
+        metrics: metrics, logger: logger)
+    let routes = SignerRoutes(
+        issuer: issuer, account: account, readiness: readiness, metrics: metrics,
+        rateLimiter: RateLimiter(configuration.http.rateLimit), http: configuration.http, logger: logger)
+    let router = Router(context: SignerRequestContext.self)
+    routes.register(on: router)
+    router.addMiddleware { ProblemMiddleware() }
+
+    let server: HTTPServerBuilder = switch configuration.http.tls {
+    case .off: .http1()
+    case .files(let certificatePath, let keyPath): try .tls(.http1(), tlsConfiguration: makeTLSConfiguration(certificatePath: certificatePath, keyPath: keyPath))
+    }
+    let listen = configuration.http.listen
+    return Application(
+        router: router, server: server,
+        configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "csrproxy-signer"),
+        services: [dnsServer, AccountRegistrationService(account: account, logger: logger), TransportShutdown(transport: transport)],
+        onServerRunning: { channel in
+            readiness.httpBound()
+            let port = channel.localAddress?.port ?? listen.port
+            await startup.httpBound(listen.host.contains(":") ? "[\(listen.host)]:\(port)" : "\(listen.host):\(port)")
+        },
+        logger: logger)
+}
+
+/// Reads the API's certificate chain and key for `http.tls = "files"`.
+func makeTLSConfiguration(certificatePath: String, keyPath: String) throws -> TLSConfiguration {
+    do {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+    } catch {
+        throw SignerError(.configuration, "cannot load http.tls_certificate \(certificatePath) and http.tls_key \(keyPath): \(error)")
+    }
+}
+
+/// Collects the two listeners' addresses and reports them once, when both are known.
+actor StartupReport {
+    private let onListening: @Sendable (SignerAddresses) async -> Void
+    private var dns: [ListenAddress]?
+    private var http: String?
+
+    init(_ onListening: @escaping @Sendable (SignerAddresses) async -> Void) {
+        self.onListening = onListening
+    }
+
+    func dnsBound(_ addresses: [ListenAddress]) async {
+        dns = addresses
+        await reportIfComplete()
+    }
+
+    func httpBound(_ address: String) async {
+        http = address
+        await reportIfComplete()
+    }
+
+    private func reportIfComplete() async {
+        guard let dns, let http else { return }
+        await onListening(SignerAddresses(http: http, dns: dns))
+    }
+}
+
+/// Shuts the CA client's connection pool down when the signer stops.
+struct TransportShutdown: Service {
+    let transport: AsyncHTTPClientTransport
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try await transport.shutdown()
+    }
+}
+
+/// Turns errors that are not problems yet (Hummingbird's own 404, say) into problem documents,
+/// so every error the API gives has the same shape.
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = SignerRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as ProblemResponse {
+            throw error
+        } catch let error as HTTPError where error.status == .notFound {
+            throw ProblemResponse(.notFound, "no resource at \(request.method) \(request.uri.path)")
+        } catch let error as HTTPError where error.status == .methodNotAllowed {
+            throw ProblemResponse(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)")
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Signer
+
+/// `csrproxy-signer check-config`: reads the configuration as `serve` would, without serving.
+struct CheckConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Check the configuration file and say what is wrong, with the line at fault.",
+        discussion: """
+            Reads the file as `serve` would: TOML syntax, unknown or misspelt settings, values, \
+            the zone table (subjects in RFC 4514 form, names inside their zones, name servers and \
+            glue), and the files it names (CA trust roots, the API's TLS certificate and key). \
+            Prints a summary and exits 0 when all is well, 78 otherwise.
+            """
+    )
+
+    @OptionGroup var configurationFile: ConfigurationOption
+
+    func run() throws {
+        do {
+            let configuration = try SignerConfiguration(contentsOfFile: configurationFile.config)
+            try configuration.checkReferencedFiles()
+            var summary = "\(configurationFile.config): OK\n"
+            summary += "  ACME directory \(configuration.acme.directoryURL), account key \(configuration.acme.accountKeyPath)\n"
+            summary += "  DNS on \(configuration.dns.listen.map(\.description).joined(separator: ", ")); HTTP on \(configuration.http.listen) (TLS \(configuration.http.tls == .off ? "off" : "from files"))\n"
+            for zone in configuration.zones {
+                summary += "  zone \(zone.dns.origin): subject \(zone.subject), names \(zone.names.joined(separator: ", ")), \(zone.naming.rawValue), \(zone.concurrency.rawValue)\n"
+            }
+            FileDescriptorOutput.standardOutput.write(summary)
+        } catch {
+            throw ExitStatus.exit(for: error, configurationPath: configurationFile.config)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Hummingbird
+import Logging
+import Signer
+
+/// `csrproxy-signer serve`: DNS, ACME and the HTTP API from one configuration file.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the signer: the zone's DNS server and the CSR signing API.",
+        discussion: """
+            Serves DNS for every [[zones]] entry on dns.listen (UDP and TCP) and the API on \
+            http.listen: POST /v1/sign (a PEM CSR in, the PEM chain out), GET /v1/renewal-info, \
+            /healthz, /readyz and /metrics. Registers the ACME account at start (creating its key, \
+            0600, on the first run) and keeps retrying while the CA is unreachable.
+
+            Once both listeners are bound it prints one line to standard output:
+              csrproxy-signer listening: http=HOST:PORT dns=HOST:PORT (udp+tcp)
+            Stops cleanly on SIGTERM or SIGINT.
+            """
+    )
+
+    @OptionGroup var configurationFile: ConfigurationOption
+    @OptionGroup var logging: LoggingOptions
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "csrproxy.signer")
+        do {
+            let configuration = try SignerConfiguration(contentsOfFile: configurationFile.config)
+            let application = try buildSigner(configuration: configuration, logger: logger) { addresses in
+                let dns = addresses.dns.map(\.description).joined(separator: ",")
+                FileDescriptorOutput.standardOutput.write("csrproxy-signer listening: http=\(addresses.http) dns=\(dns) (udp+tcp)\n")
+            }
+            try await application.runService()
+        } catch {
+            throw ExitStatus.exit(for: error, configurationPath: configurationFile.config)
+        }
+    }
+}
