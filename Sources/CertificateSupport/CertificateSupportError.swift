@@ -10,6 +10,8 @@ public struct CertificateSupportError: Error, Sendable, CustomStringConvertible 
 
         /// Neither PEM nor DER of the expected kind, or not parseable.
         public static let unreadable = Code("unreadable")
+        /// A well-formed CSR whose key the X.509 library refuses to load (RSA under 2048 bits, say).
+        public static let unsupportedKey = Code("unsupportedKey")
         /// The CSR's self-signature does not verify with its own key.
         public static let badSignature = Code("badSignature")
         /// An RFC 4514 distinguished name that does not parse.

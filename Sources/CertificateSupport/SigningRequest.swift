@@ -31,6 +31,9 @@ public struct SigningRequest: Sendable {
         do {
             csr = try CertificateSigningRequest(derEncoded: der)
         } catch {
+            if let key = Self.describeRefusedKey(csrDER: der) {
+                throw CertificateSupportError(.unsupportedKey, "the CSR carries \(key); use ECDSA P-256 or P-384, or RSA of 2048 to 4096 bits")
+            }
             throw CertificateSupportError(.unreadable, "the CSR does not parse as PKCS#10 (\(error))")
         }
         derBytes = der

@@ -12,7 +12,16 @@ struct ArchitectureTests {
         "DNSServer": ["DNSCodec", "NIOCore", "NIOPosix", "Logging", "ServiceLifecycle"],
         // The ACME client meets the DNS server only in the signer, through `DNS01Solver`.
         "ACME": ["Foundation", "Crypto", "_CryptoExtras", "X509", "SwiftASN1", "AsyncHTTPClient", "NIOSSL", "NIOCore", "NIOHTTP1", "Logging"],
-        "SignerCLI": ["DNSCodec", "DNSServer", "ArgumentParser", "Logging", "ServiceLifecycle", "NIOPosix"],
+        // Wire types both halves share: no networking, no crypto, so the agent can take it whole.
+        "SignerProtocol": ["Foundation"],
+        "CertificateSupport": ["Foundation", "Crypto", "_CryptoExtras", "X509", "SwiftASN1"],
+        // The composition root: the one module where DNS, ACME and HTTP meet.
+        "Signer": [
+            "DNSCodec", "DNSServer", "ACME", "SignerProtocol", "CertificateSupport", "Foundation", "Crypto", "_CryptoExtras",
+            "X509", "SwiftASN1", "Hummingbird", "HummingbirdCore", "HummingbirdTLS", "HTTPTypes", "Prometheus", "TOMLKit",
+            "NIOCore", "NIOPosix", "NIOSSL", "Logging", "ServiceLifecycle",
+        ],
+        "SignerCLI": ["DNSCodec", "DNSServer", "Signer", "Hummingbird", "ArgumentParser", "Logging", "ServiceLifecycle", "NIOCore", "NIOPosix"],
     ]
 
     /// Executables: the only places that parse flags or bootstrap logging.

@@ -135,3 +135,20 @@ public func freeTCPPort() throws -> Int {
     }
     return Int(UInt16(bigEndian: address.sin_port))
 }
+
+/// A port on 127.0.0.1 free for both UDP and TCP a moment ago, for a DNS server that another
+/// process (pebble) must be told about before it starts.
+public func freeDNSPort() throws -> Int {
+    for _ in 0..<20 {
+        let port = try freeTCPPort()
+        let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
+        defer { close(descriptor) }
+        var address = sockaddr_in.loopback(port: port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if bound == 0 { return port }
+    }
+    throw TestFailure("found no port free for both UDP and TCP")
+}

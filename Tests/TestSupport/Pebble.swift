@@ -19,23 +19,46 @@ public final class Pebble: @unchecked Sendable {
         public var authorizationReusePercent: Int?
         /// Key ID to base64url MAC key; non-empty makes EAB required.
         public var externalAccountMACKeys: [String: String]
+        /// Let pebble's validation wait its random 0-15 s before looking (PEBBLE_VA_NOSLEEP unset),
+        /// which leaves an order in flight long enough to interrupt it.
+        public var validationSleeps: Bool
 
-        public init(nonceRejectPercent: Int? = nil, authorizationReusePercent: Int? = nil, externalAccountMACKeys: [String: String] = [:]) {
+        public init(nonceRejectPercent: Int? = nil, authorizationReusePercent: Int? = nil, externalAccountMACKeys: [String: String] = [:], validationSleeps: Bool = false) {
             self.nonceRejectPercent = nonceRejectPercent
             self.authorizationReusePercent = authorizationReusePercent
             self.externalAccountMACKeys = externalAccountMACKeys
+            self.validationSleeps = validationSleeps
         }
     }
 
-    public init(dnsPort: Int, options: Options = Options()) async throws {
-        let identity = try TestCertificates.localhostServerIdentity()
+    private let identity: (caPEM: String, certificatePEM: String, keyPEM: String)
+    private let ports: [Int]
+    private let dnsPort: Int
+    private let options: Options
+
+    /// A fresh pebble: new ports, a new TLS identity, an empty database.
+    public convenience init(dnsPort: Int, options: Options = Options()) async throws {
+        try await self.init(dnsPort: dnsPort, options: options, identity: try TestCertificates.localhostServerIdentity(), ports: try freeTCPPorts(4))
+    }
+
+    /// A pebble on the same ports and TLS identity as a stopped one, but with an empty database
+    /// (no accounts, new roots), as a CA that was reset looks to its clients.
+    public func restarted() async throws -> Pebble {
+        stop()
+        return try await Pebble(dnsPort: dnsPort, options: options, identity: identity, ports: ports)
+    }
+
+    private init(dnsPort: Int, options: Options, identity: (caPEM: String, certificatePEM: String, keyPEM: String), ports: [Int]) async throws {
+        self.identity = identity
+        self.ports = ports
+        self.dnsPort = dnsPort
+        self.options = options
         workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("pebble-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         let certificatePath = workDirectory.appendingPathComponent("cert.pem").path
         let keyPath = workDirectory.appendingPathComponent("key.pem").path
         try identity.certificatePEM.write(toFile: certificatePath, atomically: true, encoding: .utf8)
         try identity.keyPEM.write(toFile: keyPath, atomically: true, encoding: .utf8)
-        let ports = try freeTCPPorts(4)
         let config: [String: Any] = ["pebble": [
             "listenAddress": "127.0.0.1:\(ports[0])",
             "managementListenAddress": "127.0.0.1:\(ports[1])",
@@ -51,7 +74,7 @@ public final class Pebble: @unchecked Sendable {
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
 
         var environment = ProcessInfo.processInfo.environment
-        environment["PEBBLE_VA_NOSLEEP"] = "1"
+        if !options.validationSleeps { environment["PEBBLE_VA_NOSLEEP"] = "1" }
         if let percent = options.nonceRejectPercent { environment["PEBBLE_WFE_NONCEREJECT"] = String(percent) }
         if let percent = options.authorizationReusePercent { environment["PEBBLE_AUTHZREUSE"] = String(percent) }
         server = try ServerProcess("/usr/bin/pebble", ["-config", configPath, "-dnsserver", "127.0.0.1:\(dnsPort)"], environment: environment)
@@ -103,6 +126,25 @@ public final class Pebble: @unchecked Sendable {
     }
 
     public var isRunning: Bool { server.process.isRunning }
+
+    /// Pebble's log so far (it logs every request it handles).
+    public var log: String { server.standardOutput + server.standardError }
+
+    /// How many orders pebble created, from its log (a newOrder retried after a bad nonce is one order).
+    public var newOrderCount: Int { log.components(separatedBy: "Added order \"").count - 1 }
+
+    /// The most orders that were between creation and issuance at once, as pebble's log shows
+    /// them: 1 means strictly one after another.
+    public var peakOverlappingOrders: Int {
+        var open = 0
+        var peak = 0
+        for line in log.split(separator: "\n") {
+            if line.contains("Added order \"") { open += 1 }
+            if line.contains("Issued certificate serial") { open -= 1 }
+            peak = max(peak, open)
+        }
+        return peak
+    }
 
     public func stop() {
         server.stop()

@@ -53,6 +53,29 @@ public enum TestCertificates {
         return serializer.serializedBytes
     }
 
+    /// A CSR with any subject, SAN entries (nil: no SAN extension at all) and further extensions,
+    /// for policy tests; signed by `key`, in DER.
+    public static func csr(
+        subject: DistinguishedName, subjectAlternativeNames: [GeneralName]?, extraExtensions: [Certificate.Extension] = [],
+        key: Certificate.PrivateKey
+    ) throws -> [UInt8] {
+        var extensions = Certificate.Extensions()
+        if let subjectAlternativeNames { try extensions.append(Certificate.Extension(SubjectAlternativeNames(subjectAlternativeNames), critical: false)) }
+        for item in extraExtensions { try extensions.append(item) }
+        let attributes = extensions.isEmpty ? CertificateSigningRequest.Attributes() : CertificateSigningRequest.Attributes([try .init(ExtensionRequest(extensions: extensions))])
+        let csr = try CertificateSigningRequest(
+            version: .v1, subject: subject, privateKey: key, attributes: attributes,
+            signatureAlgorithm: key.publicKey.description.hasPrefix("RSA") ? .sha256WithRSAEncryption : .ecdsaWithSHA256)
+        var serializer = DER.Serializer()
+        try serializer.serialize(csr)
+        return serializer.serializedBytes
+    }
+
+    /// DER to PEM with the given label.
+    public static func pem(_ der: [UInt8], label: String = "CERTIFICATE REQUEST") -> String {
+        PEMDocument(type: label, derBytes: der).pemString + "\n"
+    }
+
     /// The certificates in a PEM chain, leaf first.
     public static func chain(fromPEM pem: String) throws -> [Certificate] {
         try PEMDocument.parseMultiple(pemString: pem).map { try Certificate(pemDocument: $0) }

@@ -21,6 +21,9 @@ struct SignerRoutes: Sendable {
 
     func register(on router: Router<SignerRequestContext>) {
         router.post(RouterPath(SignerAPI.signPath)) { request, context in try await sign(request, context: context) }
+        router.get(RouterPath(SignerAPI.signPath)) { request, _ -> Response in
+            throw ProblemResponse(.methodNotAllowed, "GET is not allowed on \(request.uri.path); POST the CSR as the body")
+        }
         router.get(RouterPath(SignerAPI.renewalInfoPath)) { request, context in try await renewalInfo(request, context: context) }
         router.get(RouterPath(SignerAPI.healthPath)) { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
         router.get(RouterPath(SignerAPI.readinessPath)) { _, _ in try ready() }
@@ -87,6 +90,8 @@ struct SignerRoutes: Sendable {
         let isDER = contentType?.lowercased().hasPrefix(SignerAPI.derCSRMediaType) == true
         do {
             return isDER ? try SigningRequest(der: bytes) : try SigningRequest(bytes: bytes)
+        } catch let error as CertificateSupportError where error.code == .unsupportedKey {
+            throw ProblemResponse(.keyNotAllowed, error.message)
         } catch let error as CertificateSupportError {
             let hint = error.code == .badSignature ? "" : "; send a PEM CSR (-----BEGIN CERTIFICATE REQUEST-----), or DER with Content-Type: \(SignerAPI.derCSRMediaType)"
             throw ProblemResponse(.badCSR, error.message + hint)

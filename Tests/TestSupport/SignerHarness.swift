@@ -1,0 +1,126 @@
+import Foundation
+
+/// Debian's pebble and a real `csrproxy-signer serve` process, wired together on loopback:
+/// pebble validates DNS-01 against the signer's DNS port; the signer orders from pebble.
+public final class SignerHarness: @unchecked Sendable {
+    public private(set) var pebble: Pebble
+    public private(set) var signer: ServerProcess
+    public private(set) var baseURL: URL
+    public let dnsPort: Int
+    public let workDirectory: URL
+    public let configurationPath: String
+    public static let zone = "eval.example.com"
+    public static let name = "go.eval.example.com"
+    public static let subject = "CN=go.eval.example.com"
+
+    /// One `[[zones]]` entry.
+    public struct Zone: Sendable {
+        public var zone = SignerHarness.zone
+        public var subject = SignerHarness.subject
+        public var names = [SignerHarness.name]
+        public var naming = "shared"
+        public var concurrency = "set"
+        public var requireSAN = true
+        public var maxValuesPerName = 8
+        public init(naming: String = "shared", concurrency: String = "set", requireSAN: Bool = true) {
+            self.naming = naming
+            self.concurrency = concurrency
+            self.requireSAN = requireSAN
+        }
+    }
+
+    public struct Options: Sendable {
+        public var zones = [Zone()]
+        public var pebble = Pebble.Options()
+        public var deadlineSeconds = 30
+        public var rateLimitPerMinute = 6000
+        public var rateLimitBurst = 1000
+        public var bodyLimitBytes = 16384
+        public var extraHTTP = ""
+        public init() {}
+    }
+
+    public init(_ options: Options = Options()) async throws {
+        workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("signer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+        dnsPort = try freeDNSPort()
+        pebble = try await Pebble(dnsPort: dnsPort, options: options.pebble)
+        let rootPath = workDirectory.appendingPathComponent("pebble-tls-root.pem").path
+        try pebble.tlsRootPEM.write(toFile: rootPath, atomically: true, encoding: .utf8)
+        var text = """
+            [acme]
+            directory_url = "\(pebble.directoryURL.absoluteString)"
+            account_key_path = "\(workDirectory.path)/state/account-key.pem"
+            trust_roots = ["\(rootPath)"]
+            trust_only_listed_roots = true
+
+            [dns]
+            listen = ["127.0.0.1:\(dnsPort)"]
+            udp_sockets = 1
+
+            [http]
+            listen = "127.0.0.1:0"
+            rate_limit_per_minute = \(options.rateLimitPerMinute)
+            rate_limit_burst = \(options.rateLimitBurst)
+            body_limit_bytes = \(options.bodyLimitBytes)
+            \(options.extraHTTP)
+
+            [issuance]
+            deadline_seconds = \(options.deadlineSeconds)
+
+            """
+        for zone in options.zones {
+            text += """
+
+                [[zones]]
+                zone = "\(zone.zone)"
+                nameservers = ["ns1.\(zone.zone)=127.0.0.1"]
+                subject = "\(zone.subject)"
+                names = [\(zone.names.map { "\"\($0)\"" }.joined(separator: ", "))]
+                naming = "\(zone.naming)"
+                concurrency = "\(zone.concurrency)"
+                require_san = \(zone.requireSAN)
+                max_values_per_name = \(zone.maxValuesPerName)
+
+                """
+        }
+        configurationPath = workDirectory.appendingPathComponent("signer.toml").path
+        try text.write(toFile: configurationPath, atomically: true, encoding: .utf8)
+        (signer, baseURL) = try await Self.startSigner(configurationPath)
+    }
+
+    private static func startSigner(_ configurationPath: String) async throws -> (ServerProcess, URL) {
+        let process = try ServerProcess(try builtExecutable("csrproxy-signer"), ["serve", "-c", configurationPath, "--log-level", "info"])
+        let http = try await process.waitForOutput(matching: #"listening: http=(\S+)"#)
+        return (process, URL(string: "http://\(http)")!)
+    }
+
+    /// Kills the signer with `signal` and starts it again on the same configuration.
+    public func restartSigner(signal: Int32 = SIGTERM) async throws {
+        kill(signer.pid, signal)
+        signer.process.waitUntilExit()
+        (signer, baseURL) = try await Self.startSigner(configurationPath)
+    }
+
+    /// Restarts pebble on the same ports with an empty database: our account is gone.
+    public func restartPebble() async throws {
+        pebble = try await pebble.restarted()
+    }
+
+    public var signURL: URL { baseURL.appendingPathComponent("v1/sign") }
+
+    /// Pebble's issuing root, written to a file for `openssl verify`.
+    public func issuingRootFile() async throws -> String {
+        let path = workDirectory.appendingPathComponent("pebble-issuing-root.pem").path
+        try await pebble.rootPEM().write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    public func stop() {
+        signer.stop()
+        pebble.stop()
+        try? FileManager.default.removeItem(at: workDirectory)
+    }
+
+    deinit { stop() }
+}
