@@ -87,6 +87,10 @@ public struct DistinguishedNamePattern: Sendable, Hashable, CustomStringConverti
 
     public var description: String { text }
 
+    /// Two patterns are equal when they match the same subjects, however they were written.
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.relativeNames == rhs.relativeNames }
+    public func hash(into hasher: inout Hasher) { hasher.combine(relativeNames) }
+
     /// Case folded, ends trimmed, inner runs of spaces reduced to one.
     static func canonical(_ value: String) -> String {
         value.lowercased().split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")

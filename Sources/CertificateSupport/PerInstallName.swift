@@ -18,6 +18,9 @@ public enum PerInstallName {
         return names.map { "\(label).\($0)" }
     }
 
+    /// The encoder alone, for checking it against RFC 4648's test vectors.
+    public static func base32ForTesting(_ bytes: [UInt8]) -> String { base32(bytes) }
+
     /// RFC 4648 §6, lowercase, without padding.
     static func base32(_ bytes: [UInt8]) -> String {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")

@@ -1,0 +1,75 @@
+import Foundation
+@testable import Signer
+import Testing
+
+struct ConfigurationTests {
+    static let minimal = """
+        [acme]
+        directory_url = "https://ca.example/dir"
+
+        [[zones]]
+        zone = "eval.example.com"
+        nameservers = ["ns1.eval.example.com=203.0.113.10"]
+        subject = "CN=go.eval.example.com"
+        names = ["go.eval.example.com"]
+        """
+
+    @Test func theShippedExampleIsValid() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("packaging/signer.example.toml")
+        let configuration = try SignerConfiguration(contentsOfFile: example.path)
+        #expect(configuration.zones.count == 1)
+        #expect(configuration.http.bodyLimitBytes == 16_384)
+    }
+
+    @Test func defaultsFillWhatIsLeftOut() throws {
+        let configuration = try SignerConfiguration(toml: Self.minimal)
+        let zone = try #require(configuration.zones.first)
+        #expect(zone.naming == .shared && zone.concurrency == .set && zone.maximumValuesPerName == 8 && zone.requireSubjectAlternativeName)
+        #expect(zone.dns.hosts.map(\.ipv4.description) == ["[127.0.0.1]"])
+        #expect(configuration.dns.negativeTTL == 60)
+        #expect(configuration.http.tls == .off)
+        #expect(configuration.issuance.deadline == .seconds(60))
+        #expect(configuration.http.rateLimit == .init(perMinute: 60, burst: 20))
+    }
+
+    /// Each mistake is named, with the line it is on.
+    @Test("errors name the line at fault", arguments: [
+        (#"directory_url = "https://ca.example/dir""#, #"directory_url = "ftp://x""#, 2, "is not an http(s) URL"),
+        ("[[zones]]", "[[zones]]\nsubjekt = 1", 5, "unknown setting zones[0].subjekt"),
+        (#"subject = "CN=go.eval.example.com""#, #"subject = "XX=go""#, 7, "unknown attribute type"),
+        (#"names = ["go.eval.example.com"]"#, #"names = ["go.other.example.com"]"#, 8, "must be a name inside zone"),
+        (#"nameservers = ["ns1.eval.example.com=203.0.113.10"]"#, #"nameservers = ["ns1.eval.example.com"]"#, 6, "needs a glue address"),
+        (#"names = ["go.eval.example.com"]"#, "names = [\"go.eval.example.com\"]\nnaming = \"private\"", 9, "is not one of \"shared\", \"per-install\""),
+        (#"names = ["go.eval.example.com"]"#, "names = [\"go.eval.example.com\"]\ncaa = ['issue x']", 9, "caa entry"),
+        (#"directory_url = "https://ca.example/dir""#, "directory_url = \"https://ca.example/dir\"\neab_key_id = \"k\"", 3, "go together"),
+        ("[acme]", "[acme\n", 1, "not valid TOML"),
+    ])
+    func errorsNameTheLine(original: String, replacement: String, line: Int, message: String) throws {
+        let text = Self.minimal.replacingOccurrences(of: original, with: replacement)
+        do {
+            _ = try SignerConfiguration(toml: text)
+            Issue.record("accepted: \(text)")
+        } catch let error as SignerError {
+            #expect(error.code == .configuration)
+            #expect(error.line == line, "\(error)")
+            #expect(error.message.contains(message), "\(error)")
+        }
+    }
+
+    @Test func aSubjectBelongsToOneZone() {
+        let second = """
+
+            [[zones]]
+            zone = "example.com"
+            nameservers = ["ns1.example.com=203.0.113.11"]
+            subject = "cn=GO.eval.example.com"
+            names = ["go.eval.example.com"]
+            """
+        #expect {
+            try SignerConfiguration(toml: Self.minimal + second)
+        } throws: { error in
+            (error as? SignerError)?.line == 12 && "\(error)".contains("same subject")
+        }
+    }
+}
