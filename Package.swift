@@ -120,6 +120,15 @@ let package = Package(
             ],
             path: "Benchmarks/ACMEIssuance"
         ),
+        // scripts/bench-signer's driver: concurrent installs through the signer's HTTP API.
+        .executableTarget(
+            name: "SignerLoadBenchmark",
+            dependencies: cryptography + [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/SignerLoad"
+        ),
         .target(
             name: "TestSupport",
             dependencies: [

@@ -42,7 +42,10 @@ struct Issuer: Sendable {
         let deadline = ContinuousClock.now + self.deadline
         let issuance = IssuanceRequest(dnsNames: approval.names, csrDER: request.derBytes, profile: profile)
         do {
-            let pem = try await withDeadline(deadline) {
+            // The ACME flow stops itself at `deadline` and cleans up (withdraws its TXT value,
+            // deactivates authorizations); this outer bound, a little later, only catches a wait
+            // for a permit that lasts the whole deadline, or a flow that hangs regardless.
+            let pem = try await withDeadline(deadline + .seconds(2)) {
                 try await gate.withPermits(for: keys, capacity: capacity) {
                     metrics.orderStarted()
                     defer { metrics.orderEnded() }
