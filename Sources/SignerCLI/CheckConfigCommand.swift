@@ -24,7 +24,7 @@ struct CheckConfigCommand: ParsableCommand {
             summary += "  ACME directory \(configuration.acme.directoryURL), account key \(configuration.acme.accountKeyPath)\n"
             summary += "  DNS on \(configuration.dns.listen.map(\.description).joined(separator: ", ")); HTTP on \(configuration.http.listen) (TLS \(configuration.http.tls == .off ? "off" : "from files"))\n"
             for zone in configuration.zones {
-                summary += "  zone \(zone.dns.origin): subject \(zone.subject), names \(zone.names.joined(separator: ", ")), \(zone.naming.rawValue), \(zone.concurrency.rawValue)\n"
+                summary += "  zone \(zone.name): subject \(zone.subject), names \(zone.names.joined(separator: ", ")), \(zone.naming.rawValue), \(zone.concurrency.rawValue)\n"
             }
             FileDescriptorOutput.standardOutput.write(summary)
         } catch {

@@ -49,7 +49,7 @@ struct SignerIssuanceTests {
         #expect(chain[0].publicKey == Certificate.PublicKey(key.publicKey))
         #expect(try await TestCertificates.verify(chain: chain, rootPEM: try await harness.pebble.rootPEM()))
         let metrics = try await curl(harness.baseURL.appendingPathComponent("metrics"))
-        #expect(metrics.text.contains(#"csrproxy_issuances_total{zone="eval.example.com.",outcome="issued",label_product="demo"} 1"#), "\(metrics.text)")
+        #expect(metrics.text.contains(#"csrproxy_issuances_total{zone="eval.example.com",outcome="issued",label_product="demo"} 1"#), "\(metrics.text)")
     }
 
     /// The seed's commands exactly as written make a CN-only CSR. By default the signer answers

@@ -77,6 +77,12 @@ public struct SignerConfiguration: Sendable {
         /// Refuse a CN-only CSR (no SAN) before any CA traffic, with a hint how to add the SAN.
         /// Off: pass it to the CA with the CN as the identifier (Let's Encrypt copies CN into SAN).
         public var requireSubjectAlternativeName: Bool
+
+        /// The zone's name as people write it, without the root's dot: for logs and metrics.
+        public var name: String {
+            let text = dns.origin.description
+            return text.hasSuffix(".") ? String(text.dropLast()) : text
+        }
     }
 
     public enum NamingMode: String, Sendable, CaseIterable {

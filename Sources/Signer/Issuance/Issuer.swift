@@ -36,7 +36,7 @@ struct Issuer: Sendable {
         let zone = approval.zone
         // `lock` serialises the zone; `set` lets orders share each name's TXT set up to its cap.
         let (keys, capacity) = switch zone.concurrency {
-        case .lock: (["zone:\(zone.dns.origin)"], 1)
+        case .lock: (["zone:\(zone.name)"], 1)
         case .set: (approval.names.map { "name:\($0)" }, zone.maximumValuesPerName)
         }
         let deadline = ContinuousClock.now + self.deadline
@@ -54,7 +54,7 @@ struct Issuer: Sendable {
                     }
                 }
             }
-            return Issued(pemChain: pem, zone: zone.dns.origin.description, names: approval.names)
+            return Issued(pemChain: pem, zone: zone.name, names: approval.names)
         } catch {
             throw problem(for: error, logger: logger)
         }
