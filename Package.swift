@@ -113,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "ACMEIssuanceBenchmark",
             dependencies: [
-                "ACME", "DNSCodec", "DNSServer",
+                "ACME", "DNSCodec", "DNSServer", "CertificateSupport",
             ] + cryptography + [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -123,7 +123,7 @@ let package = Package(
         // scripts/bench-signer's driver: concurrent installs through the signer's HTTP API.
         .executableTarget(
             name: "SignerLoadBenchmark",
-            dependencies: cryptography + [
+            dependencies: ["CertificateSupport"] + cryptography + [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -132,7 +132,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "DNSCodec", "DNSServer", "ACME",
+                "DNSCodec", "DNSServer", "ACME", "CertificateSupport",
             ] + cryptography + [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -3,6 +3,7 @@
 // Usage: ACMEIssuanceBenchmark <directory-url> <pebble-tls-root.pem> <dns-port> <count>
 // Prints one duration per line in milliseconds, then "median_ms p90_ms".
 import ACME
+import CertificateSupport
 import Crypto
 import DNSCodec
 import DNSServer
@@ -19,15 +20,7 @@ struct StoreSolver: DNS01Solver {
 }
 
 func csr(for name: String) throws -> [UInt8] {
-    let request = try CertificateSigningRequest(
-        version: .v1, subject: try DistinguishedName { CommonName(name) }, privateKey: .init(P256.Signing.PrivateKey()),
-        attributes: CertificateSigningRequest.Attributes([
-            try .init(ExtensionRequest(extensions: Certificate.Extensions { SubjectAlternativeNames([.dnsName(name)]) })),
-        ]),
-        signatureAlgorithm: .ecdsaWithSHA256)
-    var serializer = DER.Serializer()
-    try serializer.serialize(request)
-    return serializer.serializedBytes
+    try SigningRequest.build(dnsNames: [name], key: .init(P256.Signing.PrivateKey()))
 }
 
 let arguments = CommandLine.arguments

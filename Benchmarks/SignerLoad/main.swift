@@ -3,6 +3,7 @@
 // Usage: SignerLoadBenchmark <sign-url> <name> <count> <concurrency>
 // Prints "median_ms p90_ms certificates_per_second failures" on the last line.
 import AsyncHTTPClient
+import CertificateSupport
 import Crypto
 import Foundation
 import NIOCore
@@ -10,15 +11,7 @@ import SwiftASN1
 import X509
 
 func csr(for name: String) throws -> [UInt8] {
-    let request = try CertificateSigningRequest(
-        version: .v1, subject: try DistinguishedName { CommonName(name) }, privateKey: .init(P256.Signing.PrivateKey()),
-        attributes: CertificateSigningRequest.Attributes([
-            try .init(ExtensionRequest(extensions: Certificate.Extensions { SubjectAlternativeNames([.dnsName(name)]) })),
-        ]),
-        signatureAlgorithm: .ecdsaWithSHA256)
-    var serializer = DER.Serializer()
-    try serializer.serialize(request)
-    return serializer.serializedBytes
+    try SigningRequest.build(dnsNames: [name], key: .init(P256.Signing.PrivateKey()))
 }
 
 func milliseconds(_ duration: Duration) -> Double {

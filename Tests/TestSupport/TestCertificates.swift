@@ -1,4 +1,5 @@
 import Crypto
+import CertificateSupport
 import Foundation
 import SwiftASN1
 import X509
@@ -37,20 +38,7 @@ public enum TestCertificates {
 
     /// A CSR for `names` (CN is the first), signed by `key`, in DER.
     public static func csr(for names: [String], key: Certificate.PrivateKey) throws -> [UInt8] {
-        let signatureAlgorithm: Certificate.SignatureAlgorithm
-        switch key.publicKey.description.hasPrefix("RSA") {
-        case true: signatureAlgorithm = .sha256WithRSAEncryption
-        case false: signatureAlgorithm = .ecdsaWithSHA256
-        }
-        let csr = try CertificateSigningRequest(
-            version: .v1, subject: try DistinguishedName { CommonName(names[0]) }, privateKey: key,
-            attributes: CertificateSigningRequest.Attributes([
-                try .init(ExtensionRequest(extensions: Certificate.Extensions { SubjectAlternativeNames(names.map { .dnsName($0) }) }))
-            ]),
-            signatureAlgorithm: signatureAlgorithm)
-        var serializer = DER.Serializer()
-        try serializer.serialize(csr)
-        return serializer.serializedBytes
+        try SigningRequest.build(dnsNames: names, key: key)
     }
 
     /// A CSR with any subject, SAN entries (nil: no SAN extension at all) and further extensions,
