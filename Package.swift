@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "SignerProtocol", targets: ["SignerProtocol"]),
         .library(name: "CertificateSupport", targets: ["CertificateSupport"]),
         .library(name: "Signer", targets: ["Signer"]),
+        .library(name: "ReloadableTLS", targets: ["ReloadableTLS"]),
         .executable(name: "csrproxy-signer", targets: ["SignerCLI"]),
     ],
     dependencies: [
@@ -74,16 +75,26 @@ let package = Package(
             name: "CertificateSupport",
             dependencies: cryptography
         ),
+        // TLS for SwiftNIO/Hummingbird servers whose certificate is swapped while they run. Knows
+        // nothing of ACME or the agent, so any Swift product can embed it alone.
+        .target(
+            name: "ReloadableTLS",
+            dependencies: cryptography + [
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The signer's composition root: configuration, policy, issuance orchestration, HTTP routes.
         // The only module where the DNS server and the ACME client meet.
         .target(
             name: "Signer",
             dependencies: [
-                "DNSCodec", "DNSServer", "ACME", "SignerProtocol", "CertificateSupport",
+                "DNSCodec", "DNSServer", "ACME", "SignerProtocol", "CertificateSupport", "ReloadableTLS",
             ] + cryptography + [
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "TOMLKit", package: "TOMLKit"),

@@ -1,18 +1,35 @@
 import Synchronization
 
-/// What `/readyz` waits for besides the account: both listeners bound.
+/// What `/readyz` waits for besides the account: both listeners bound and, with
+/// `tls = "auto"`, the API's own certificate.
 final class Readiness: Sendable {
-    private let state = Mutex((dns: false, http: false))
+    private struct State {
+        var dns = false
+        var http = false
+        var apiCertificate: Bool
+    }
+    private let state: Mutex<State>
+
+    init(needsAPICertificate: Bool) {
+        state = Mutex(State(apiCertificate: !needsAPICertificate))
+    }
 
     func dnsBound() { state.withLock { $0.dns = true } }
     func httpBound() { state.withLock { $0.http = true } }
+    func apiCertificateReady() { state.withLock { $0.apiCertificate = true } }
+
+    /// Returns once the DNS listeners are bound: a CA can only validate through them.
+    func waitForDNS() async throws {
+        while !state.withLock({ $0.dns }) { try await Task.sleep(for: .milliseconds(20)) }
+    }
 
     /// The parts not ready yet, named for the `/readyz` answer.
     func missing(accountRegistered: Bool) -> [String] {
-        let (dns, http) = state.withLock { ($0.dns, $0.http) }
+        let current = state.withLock { $0 }
         var missing: [String] = []
-        if !dns { missing.append("the DNS listeners") }
-        if !http { missing.append("the HTTP listener") }
+        if !current.dns { missing.append("the DNS listeners") }
+        if !current.http { missing.append("the HTTP listener") }
+        if !current.apiCertificate { missing.append("the API's certificate from the CA") }
         if !accountRegistered { missing.append("the ACME account (is the CA reachable?)") }
         return missing
     }

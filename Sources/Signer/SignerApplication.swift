@@ -3,11 +3,10 @@ import DNSServer
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOPosix
-import NIOSSL
+import ReloadableTLS
 import ServiceLifecycle
 import SignerProtocol
 
@@ -27,7 +26,9 @@ public func buildSigner(
 ) throws -> some ApplicationProtocol {
     let metrics = SignerMetrics(labelKeys: configuration.http.metricLabelKeys)
     let store = try ZoneStore(zones: configuration.zones.map(\.dns))
-    let readiness = Readiness()
+    var needsAPICertificate = false
+    if case .automatic = configuration.http.tls { needsAPICertificate = true }
+    let readiness = Readiness(needsAPICertificate: needsAPICertificate)
     let startup = StartupReport(onListening)
 
     let dnsServer = DNSServer(
@@ -52,9 +53,10 @@ public func buildSigner(
     if cleared > 0 { logger.notice("withdrew challenge values left by an earlier run", metadata: ["dns.txt.count": "\(cleared)"]) }
 
     let probe = try ServedValueProbe(listener: configuration.dns.listen[0], eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+    let publisher = ChallengePublisher(store: store, probe: probe, logger: logger)
     let issuer = Issuer(
         table: ZoneTable(zones: configuration.zones), gate: InProcessIssuanceGate(),
-        publisher: ChallengePublisher(store: store, probe: probe, logger: logger),
+        publisher: publisher,
         account: account, deadline: configuration.issuance.deadline, profile: configuration.acme.profile,
         metrics: metrics, logger: logger)
     let routes = SignerRoutes(
@@ -64,15 +66,25 @@ public func buildSigner(
     routes.register(on: router)
     router.addMiddleware { ProblemMiddleware() }
 
-    let server: HTTPServerBuilder = switch configuration.http.tls {
-    case .off: .http1()
-    case .files(let certificatePath, let keyPath): try .tls(.http1(), tlsConfiguration: makeTLSConfiguration(certificatePath: certificatePath, keyPath: keyPath))
+    var services: [any Service] = [dnsServer, AccountRegistrationService(account: account, logger: logger), TransportShutdown(transport: transport)]
+    let server: HTTPServerBuilder
+    switch configuration.http.tls {
+    case .off:
+        server = .http1()
+    case .files(let certificatePath, let keyPath):
+        server = .reloadableTLS(identities: TLSIdentityStore(try loadTLSIdentity(certificatePath: certificatePath, keyPath: keyPath)))
+    case .automatic(let name, let directory):
+        let identities = TLSIdentityStore(try APICertificateService.initialIdentity(name: name, directory: directory, logger: logger))
+        server = .reloadableTLS(identities: identities)
+        services.append(APICertificateService(
+            name: name, directory: directory, identities: identities, account: account, publisher: publisher,
+            readiness: readiness, deadline: configuration.issuance.deadline, logger: logger))
     }
     let listen = configuration.http.listen
     return Application(
         router: router, server: server,
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "csrproxy-signer"),
-        services: [dnsServer, AccountRegistrationService(account: account, logger: logger), TransportShutdown(transport: transport)],
+        services: services,
         onServerRunning: { channel in
             readiness.httpBound()
             let port = channel.localAddress?.port ?? listen.port
@@ -82,13 +94,11 @@ public func buildSigner(
 }
 
 /// Reads the API's certificate chain and key for `http.tls = "files"`.
-func makeTLSConfiguration(certificatePath: String, keyPath: String) throws -> TLSConfiguration {
+func loadTLSIdentity(certificatePath: String, keyPath: String) throws -> TLSIdentity {
     do {
-        let chain = try NIOSSLCertificate.fromPEMFile(certificatePath).map { NIOSSLCertificateSource.certificate($0) }
-        let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
-        return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        return try TLSIdentity(certificateChainPath: certificatePath, privateKeyPath: keyPath)
     } catch {
-        throw SignerError(.configuration, "cannot load http.tls_certificate \(certificatePath) and http.tls_key \(keyPath): \(error)")
+        throw SignerError(.configuration, "cannot use http.tls_certificate \(certificatePath) with http.tls_key \(keyPath): \(error)")
     }
 }
 

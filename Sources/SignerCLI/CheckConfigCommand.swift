@@ -22,13 +22,21 @@ struct CheckConfigCommand: ParsableCommand {
             try configuration.checkReferencedFiles()
             var summary = "\(configurationFile.config): OK\n"
             summary += "  ACME directory \(configuration.acme.directoryURL), account key \(configuration.acme.accountKeyPath)\n"
-            summary += "  DNS on \(configuration.dns.listen.map(\.description).joined(separator: ", ")); HTTP on \(configuration.http.listen) (TLS \(configuration.http.tls == .off ? "off" : "from files"))\n"
+            summary += "  DNS on \(configuration.dns.listen.map(\.description).joined(separator: ", ")); HTTP on \(configuration.http.listen) (TLS \(Self.describe(configuration.http.tls)))\n"
             for zone in configuration.zones {
                 summary += "  zone \(zone.name): subject \(zone.subject), names \(zone.names.joined(separator: ", ")), \(zone.naming.rawValue), \(zone.concurrency.rawValue)\n"
             }
             FileDescriptorOutput.standardOutput.write(summary)
         } catch {
             throw ExitStatus.exit(for: error, configurationPath: configurationFile.config)
+        }
+    }
+
+    static func describe(_ tls: SignerConfiguration.TLSMode) -> String {
+        switch tls {
+        case .off: "off"
+        case .files(let certificate, _): "from \(certificate)"
+        case .automatic(let name, let directory): "automatic for \(name), kept in \(directory)"
         }
     }
 }

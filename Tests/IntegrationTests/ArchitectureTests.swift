@@ -15,10 +15,12 @@ struct ArchitectureTests {
         // Wire types both halves share: no networking, no crypto, so the agent can take it whole.
         "SignerProtocol": ["Foundation"],
         "CertificateSupport": ["Foundation", "Crypto", "_CryptoExtras", "X509", "SwiftASN1"],
+        // Swappable TLS for any Swift server: no ACME, no agent networking.
+        "ReloadableTLS": ["Foundation", "Crypto", "X509", "SwiftASN1", "NIOCore", "NIOSSL", "HummingbirdCore", "Logging"],
         // The composition root: the one module where DNS, ACME and HTTP meet.
         "Signer": [
-            "DNSCodec", "DNSServer", "ACME", "SignerProtocol", "CertificateSupport", "Foundation", "Crypto", "_CryptoExtras",
-            "X509", "SwiftASN1", "Hummingbird", "HummingbirdCore", "HummingbirdTLS", "HTTPTypes", "Prometheus", "TOMLKit",
+            "DNSCodec", "DNSServer", "ACME", "SignerProtocol", "CertificateSupport", "ReloadableTLS", "Foundation", "Crypto", "_CryptoExtras",
+            "X509", "SwiftASN1", "Hummingbird", "HummingbirdCore", "HTTPTypes", "Prometheus", "TOMLKit",
             "NIOCore", "NIOPosix", "NIOSSL", "Logging", "ServiceLifecycle",
         ],
         "SignerCLI": ["DNSCodec", "DNSServer", "Signer", "Hummingbird", "ArgumentParser", "Logging", "ServiceLifecycle", "NIOCore", "NIOPosix"],

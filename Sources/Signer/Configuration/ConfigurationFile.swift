@@ -33,6 +33,9 @@ struct ConfigurationFile: Decodable {
         var tls: String?
         var tls_certificate: String?
         var tls_key: String?
+        var tls_auto_name: String?
+        var tls_auto_addresses: [String]?
+        var tls_auto_directory: String?
         var trusted_proxies: [String]?
         var body_limit_bytes: Int?
         var rate_limit_per_minute: Int?

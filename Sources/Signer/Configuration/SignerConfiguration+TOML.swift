@@ -104,6 +104,9 @@ struct ConfigurationReader {
         for (index, zone) in file.zones.enumerated() {
             zones.append(try readZone(zone, index: index, dns: dns))
         }
+        if case .automatic(let name, _) = http.tls {
+            try addAPIHost(name, addresses: file.http?.tls_auto_addresses ?? [], to: &zones)
+        }
         // Each subject must lead to one zone, or a CSR could not be routed.
         for (index, zone) in zones.enumerated() {
             if let earlier = zones[..<index].firstIndex(where: { $0.subject == zone.subject && $0.naming == zone.naming }) {
@@ -182,8 +185,13 @@ struct ConfigurationReader {
                 throw fail("http.tls = \"files\" needs http.tls_certificate and http.tls_key", table: "http", key: "tls")
             }
             tls = .files(certificatePath: certificate, keyPath: key)
+        case "auto":
+            guard let name = http?.tls_auto_name, !name.isEmpty else {
+                throw fail("http.tls = \"auto\" needs http.tls_auto_name, a name in one of the zones for the API", table: "http", key: "tls")
+            }
+            tls = .automatic(name: name.lowercased(), directory: http?.tls_auto_directory ?? "/var/lib/csrproxy-signer/api-tls")
         case let other:
-            throw fail("http.tls is \"\(other)\"; use \"off\" or \"files\"", table: "http", key: "tls")
+            throw fail("http.tls is \"\(other)\"; use \"off\", \"files\" or \"auto\"", table: "http", key: "tls")
         }
         let bodyLimit = http?.body_limit_bytes ?? 16 * 1024
         guard (1024...1 << 20).contains(bodyLimit) else {
@@ -276,6 +284,31 @@ struct ConfigurationReader {
             dns: configuration, subject: subject, names: names, naming: naming,
             concurrency: try choice(zone.concurrency ?? "set", SignerConfiguration.ConcurrencyMode.self) { fail($0, key: "concurrency") },
             maximumValuesPerName: maximum, requireSubjectAlternativeName: zone.require_san ?? true)
+    }
+
+    /// `tls = "auto"`: the API's name must be served by one of our zones, and resolve to the
+    /// signer's public addresses (the CA and the agents connect there, not to 127.0.0.1).
+    private func addAPIHost(_ text: String, addresses: [String], to zones: inout [SignerConfiguration.ZoneSettings]) throws {
+        guard let name = try? DNSName(text),
+              let index = zones.indices.filter({ name.isSubdomain(of: zones[$0].dns.origin) && name != zones[$0].dns.origin })
+                  .max(by: { zones[$0].dns.origin.labelCount < zones[$1].dns.origin.labelCount })
+        else {
+            throw fail("http.tls_auto_name \"\(text)\" is in none of the zones served; pick a name like signer.<zone>", table: "http", key: "tls_auto_name")
+        }
+        guard !zones[index].dns.hosts.contains(where: { $0.name == name }) else {
+            throw fail("http.tls_auto_name \(text) is already a zone name; the API needs a name of its own", table: "http", key: "tls_auto_name")
+        }
+        var v4: [IPv4Address] = []
+        var v6: [IPv6Address] = []
+        for address in addresses {
+            if let ip = IPv4Address(address) { v4.append(ip) } else if let ip = IPv6Address(address) { v6.append(ip) } else {
+                throw fail("http.tls_auto_addresses entry \"\(address)\" is not an IP address", table: "http", key: "tls_auto_addresses")
+            }
+        }
+        guard !addresses.isEmpty else {
+            throw fail("http.tls = \"auto\" needs http.tls_auto_addresses: the signer's public addresses, which \(text) will resolve to", table: "http", key: "tls")
+        }
+        zones[index].dns.hosts.append(.init(name: name, ipv4: v4, ipv6: v6))
     }
 
     private func choice<Mode: RawRepresentable & CaseIterable>(_ text: String, _: Mode.Type, fail: (String) -> SignerError) throws -> Mode where Mode.RawValue == String {

@@ -50,6 +50,9 @@ public struct SignerConfiguration: Sendable {
         /// Plain HTTP, for a signer behind a TLS-terminating proxy or on loopback in tests.
         case off
         case files(certificatePath: String, keyPath: String)
+        /// The signer obtains and renews the API's certificate for `name`, a name in one of its
+        /// zones that its DNS sends to `addresses`, and keeps key and chain in `directory`.
+        case automatic(name: String, directory: String)
     }
 
     /// A token bucket per client address: `burst` requests at once, refilled at `perMinute`.
@@ -110,7 +113,7 @@ extension SignerConfiguration {
             }
         }
         if case .files(let certificatePath, let keyPath) = http.tls {
-            _ = try makeTLSConfiguration(certificatePath: certificatePath, keyPath: keyPath)
+            _ = try loadTLSIdentity(certificatePath: certificatePath, keyPath: keyPath)
         }
     }
 }

@@ -1,0 +1,106 @@
+import ACME
+import CertificateSupport
+import Crypto
+import Foundation
+import Logging
+import ReloadableTLS
+import ServiceLifecycle
+import SwiftASN1
+import X509
+
+/// `http.tls = "auto"`: the signer obtains the API's own certificate through its own DNS and
+/// ACME machinery, serves it, and renews it at 2/3 of its lifetime, swapping it in without a
+/// restart. A publisher needs no reverse proxy and no separate certificate.
+///
+/// Until the first certificate arrives the API serves a short-lived self-signed one (so the
+/// listener is up and `/readyz` can say what it waits for); a stored certificate is reused.
+struct APICertificateService: Service {
+    let name: String
+    let directory: String
+    let identities: TLSIdentityStore
+    let account: AccountManager
+    let publisher: ChallengePublisher
+    let readiness: Readiness
+    let deadline: Duration
+    let logger: Logger
+
+    var keyPath: String { "\(directory)/key.pem" }
+    var chainPath: String { "\(directory)/fullchain.pem" }
+
+    /// The identity to start with: the stored pair when it loads, else a placeholder.
+    static func initialIdentity(name: String, directory: String, logger: Logger) throws -> TLSIdentity {
+        if let stored = try? TLSIdentity(certificateChainPath: "\(directory)/fullchain.pem", privateKeyPath: "\(directory)/key.pem") {
+            return stored
+        }
+        logger.info("no API certificate stored yet; serving a temporary self-signed one until the CA issues it", metadata: ["signer.api.name": "\(name)"])
+        return try placeholder(for: name)
+    }
+
+    func run() async throws {
+        var retry = Duration.seconds(5)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let current = identities.current.leaf
+            let renewAt = RenewalSchedule.window(notBefore: current.notValidBefore, notAfter: current.notValidAfter).start
+            if !Self.isPlaceholder(current), renewAt > Date() {
+                readiness.apiCertificateReady()
+                // Wake at least twice a day, so a changed clock or a replaced file is noticed.
+                let wait = min(renewAt.timeIntervalSinceNow, 12 * 3600)
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(wait)) }
+                continue
+            }
+            do {
+                try await readiness.waitForDNS()
+                try await obtain()
+                readiness.apiCertificateReady()
+                retry = .seconds(5)
+            } catch {
+                logger.warning("could not obtain the API certificate; retrying", metadata: ["signer.api.name": "\(name)", "error": "\(error)", "retry_in_s": "\(retry.components.seconds)"])
+                let pause = retry
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
+                retry = min(retry * 2, .seconds(3600))
+            }
+        }
+    }
+
+    /// Orders a certificate for the API's name with the stored key (a new one the first time),
+    /// checks the pair, stores it atomically and puts it into service.
+    private func obtain() async throws {
+        let key: Certificate.PrivateKey
+        if let stored = try? String(decoding: SecureFile.read(keyPath), as: UTF8.self), let parsed = try? Certificate.PrivateKey(pemEncoded: stored) {
+            key = parsed
+        } else {
+            key = Certificate.PrivateKey(P256.Signing.PrivateKey())
+        }
+        let csr = try SigningRequest.build(dnsNames: [name], key: key)
+        let deadline = ContinuousClock.now + self.deadline
+        let issued = try await account.withAccount(deadline: deadline) { client in
+            try await client.issueCertificate(IssuanceRequest(dnsNames: [name], csrDER: csr), solver: publisher, deadline: deadline)
+        }
+        let keyPEM = try key.serializeAsPEM().pemString + "\n"
+        let identity = try TLSIdentity(certificateChainPEM: issued.pemChain, privateKeyPEM: keyPEM)
+        try SecureFile.write(Array(keyPEM.utf8), to: keyPath)
+        try SecureFile.write(Array(issued.pemChain.utf8), to: chainPath, mode: 0o644)
+        identities.replace(with: identity)
+        logger.info("API certificate in service", metadata: ["signer.api.name": "\(name)", "signer.api.certificate": "\(identity.summary)"])
+    }
+
+    static func isPlaceholder(_ certificate: Certificate) -> Bool {
+        certificate.issuer == certificate.subject
+    }
+
+    /// A self-signed certificate for `name`, valid for a day, for the minutes before the real one.
+    static func placeholder(for name: String) throws -> TLSIdentity {
+        let key = P256.Signing.PrivateKey()
+        let subject = try DistinguishedName { CommonName(name) }
+        let now = Date()
+        let certificate = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
+            notValidBefore: now.addingTimeInterval(-60), notValidAfter: now.addingTimeInterval(86_400),
+            issuer: subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions { SubjectAlternativeNames([.dnsName(name)]) },
+            issuerPrivateKey: .init(key))
+        return try TLSIdentity(
+            certificateChainPEM: try certificate.serializeAsPEM().pemString + "\n",
+            privateKeyPEM: key.pemRepresentation)
+    }
+}
