@@ -169,6 +169,10 @@ let package = Package(
             dependencies: ["CertificateSupport", "TestSupport"] + cryptography
         ),
         .testTarget(
+            name: "ReloadableTLSTests",
+            dependencies: ["ReloadableTLS", "TestSupport"] + cryptography
+        ),
+        .testTarget(
             name: "SignerTests",
             dependencies: [
                 "Signer", "SignerProtocol", "CertificateSupport", "ACME", "DNSServer", "DNSCodec", "TestSupport",
