@@ -24,13 +24,30 @@ public func buildSigner(
     logger: Logger,
     onListening: @escaping @Sendable (SignerAddresses) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    let metrics = SignerMetrics(labelKeys: configuration.http.metricLabelKeys)
+    // Everything that can fail on bad input comes first, before any client needs shutting down.
     let store = try ZoneStore(zones: configuration.zones.map(\.dns))
+    let accountKey = try AccountManager.loadOrCreateKey(at: configuration.acme.accountKeyPath, logger: logger)
+    let trustRoots = try configuration.acme.trustRootPaths.map { path in
+        do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw SignerError(.configuration, "cannot read acme.trust_roots file \(path): \(error.localizedDescription)")
+        }
+    }
+    let probe = try ServedValueProbe(listener: configuration.dns.listen[0], eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+    var identities: TLSIdentityStore?
+    switch configuration.http.tls {
+    case .off:
+        break
+    case .files(let certificatePath, let keyPath):
+        identities = TLSIdentityStore(try loadTLSIdentity(certificatePath: certificatePath, keyPath: keyPath))
+    case .automatic(let name, let directory):
+        identities = TLSIdentityStore(try APICertificateService.initialIdentity(name: name, directory: directory, logger: logger))
+    }
+
+    let metrics = SignerMetrics(labelKeys: configuration.http.metricLabelKeys)
     var needsAPICertificate = false
     if case .automatic = configuration.http.tls { needsAPICertificate = true }
     let readiness = Readiness(needsAPICertificate: needsAPICertificate)
     let startup = StartupReport(onListening)
-
     let dnsServer = DNSServer(
         configuration: configuration.dns.serverConfiguration, store: store, logger: logger,
         onServerRunning: { addresses in
@@ -39,24 +56,16 @@ public func buildSigner(
         },
         answerObserver: { metrics.recordDNSAnswer(rcode: $0.description) })
 
-    let trustRoots = try configuration.acme.trustRootPaths.map { path in
-        do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw SignerError(.configuration, "cannot read acme.trust_roots file \(path): \(error.localizedDescription)")
-        }
-    }
-    let transport = try AsyncHTTPClientTransport(configuration: .init(
-        additionalTrustRootsPEM: trustRoots, trustOnlyAdditionalRoots: configuration.acme.trustOnlyListedRoots))
-    let account = try AccountManager(settings: configuration.acme, httpClient: transport, logger: logger)
-
     // A fresh process has an empty store; a shared one may hold values from a crashed run.
     let cleared = store.removeAll()
     if cleared > 0 { logger.notice("withdrew challenge values left by an earlier run", metadata: ["dns.txt.count": "\(cleared)"]) }
 
-    let probe = try ServedValueProbe(listener: configuration.dns.listen[0], eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+    let transport = try AsyncHTTPClientTransport(configuration: .init(
+        additionalTrustRootsPEM: trustRoots, trustOnlyAdditionalRoots: configuration.acme.trustOnlyListedRoots))
+    let account = AccountManager(settings: configuration.acme, key: accountKey, httpClient: transport, logger: logger)
     let publisher = ChallengePublisher(store: store, probe: probe, logger: logger)
     let issuer = Issuer(
-        table: ZoneTable(zones: configuration.zones), gate: InProcessIssuanceGate(),
-        publisher: publisher,
+        table: ZoneTable(zones: configuration.zones), gate: InProcessIssuanceGate(), publisher: publisher,
         account: account, deadline: configuration.issuance.deadline, profile: configuration.acme.profile,
         metrics: metrics, logger: logger)
     let routes = SignerRoutes(
@@ -67,22 +76,14 @@ public func buildSigner(
     router.addMiddleware { ProblemMiddleware() }
 
     var services: [any Service] = [dnsServer, AccountRegistrationService(account: account, logger: logger), TransportShutdown(transport: transport)]
-    let server: HTTPServerBuilder
-    switch configuration.http.tls {
-    case .off:
-        server = .http1()
-    case .files(let certificatePath, let keyPath):
-        server = .reloadableTLS(identities: TLSIdentityStore(try loadTLSIdentity(certificatePath: certificatePath, keyPath: keyPath)))
-    case .automatic(let name, let directory):
-        let identities = TLSIdentityStore(try APICertificateService.initialIdentity(name: name, directory: directory, logger: logger))
-        server = .reloadableTLS(identities: identities)
+    if case .automatic(let name, let directory) = configuration.http.tls, let identities {
         services.append(APICertificateService(
             name: name, directory: directory, identities: identities, account: account, publisher: publisher,
             readiness: readiness, deadline: configuration.issuance.deadline, logger: logger))
     }
     let listen = configuration.http.listen
     return Application(
-        router: router, server: server,
+        router: router, server: identities.map { .reloadableTLS(identities: $0) } ?? .http1(),
         configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "csrproxy-signer"),
         services: services,
         onServerRunning: { channel in

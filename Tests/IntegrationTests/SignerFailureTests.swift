@@ -1,3 +1,4 @@
+import CertificateSupport
 import Crypto
 import Foundation
 import Testing
@@ -78,6 +79,23 @@ struct SignerFailureTests {
         let after = try await Dig.query(port: harness.dnsPort, Self.challengeName, "TXT")
         #expect(after.answer.isEmpty, "stale TXT served: \(after.answer)")
         #expect(after.status == "NOERROR" || after.status == "NXDOMAIN")
+    }
+
+    /// The account key is created 0600 in a 0700 directory and reused; once others can read
+    /// it, the signer refuses to start (exit 78) and says how to fix it.
+    @Test func accountKeyIsPrivateAndAnExposedOneIsRefused() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        let keyPath = harness.workDirectory.appendingPathComponent("state/account-key.pem").path
+        #expect(SecureFile.permissions(of: keyPath) == 0o600)
+        #expect(SecureFile.permissions(of: harness.workDirectory.appendingPathComponent("state").path) == 0o700)
+        let key = try SecureFile.read(keyPath)
+        #expect(harness.signer.stop() == 0, "SIGTERM is a clean stop")
+        chmod(keyPath, 0o644)
+        let refused = try await runCommand(try builtExecutable("csrproxy-signer"), ["serve", "-c", harness.configurationPath])
+        #expect(refused.status == 78)
+        #expect(refused.standardError.contains("readable by others") && refused.standardError.contains("chmod 600"), "\(refused.standardError)")
+        #expect(try SecureFile.read(keyPath) == key, "the key is left as it was")
     }
 
     /// A CA that forgot the account (pebble restarted with an empty database): the signer

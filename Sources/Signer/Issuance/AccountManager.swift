@@ -13,10 +13,10 @@ final class AccountManager: Sendable {
     private let logger: Logger
     private let registered = Mutex(false)
 
-    init(settings: SignerConfiguration.ACMESettings, httpClient: any ACMEHTTPClient, logger: Logger) throws {
+    /// - Parameter key: from `loadOrCreateKey(at:logger:)`.
+    init(settings: SignerConfiguration.ACMESettings, key: ACMEAccountKey, httpClient: any ACMEHTTPClient, logger: Logger) {
         self.settings = settings
         self.logger = logger
-        let key = try Self.loadOrCreateKey(at: settings.accountKeyPath, logger: logger)
         client = ACMEClient(directoryURL: settings.directoryURL, accountKey: key, httpClient: httpClient, logger: logger)
     }
 
@@ -49,12 +49,12 @@ final class AccountManager: Sendable {
     static func loadOrCreateKey(at path: String, logger: Logger) throws -> ACMEAccountKey {
         if let mode = SecureFile.permissions(of: path) {
             guard mode & 0o077 == 0 else {
-                throw SignerError(.accountKey, "the account key \(path) is readable by others (mode \(String(mode, radix: 8))); run chmod 600 \(path)")
+                throw SignerError(.configuration, "the account key \(path) is readable by others (mode \(String(mode, radix: 8))); run chmod 600 \(path)")
             }
             do {
                 return try ACMEAccountKey(pem: String(decoding: try SecureFile.read(path), as: UTF8.self))
             } catch {
-                throw SignerError(.accountKey, "cannot use the account key \(path): \(error)")
+                throw SignerError(.configuration, "cannot use the account key \(path): \(error); restore it from a backup, or move it away to register a new account")
             }
         }
         let key = ACMEAccountKey.generateP256()
