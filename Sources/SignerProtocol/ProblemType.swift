@@ -28,8 +28,6 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let methodNotAllowed = ProblemType(slug: "method-not-allowed", status: 405, title: "Method not allowed")
     /// 413: the body is larger than the configured limit.
     public static let bodyTooLarge = ProblemType(slug: "body-too-large", status: 413, title: "The request body is too large")
-    /// 415: a content type the signer does not read.
-    public static let unsupportedMediaType = ProblemType(slug: "unsupported-media-type", status: 415, title: "The content type is not accepted")
     /// 429: this client sent too many requests; see Retry-After.
     public static let rateLimited = ProblemType(slug: "rate-limited", status: 429, title: "Too many requests")
     /// 502: the CA refused the order or the validation.
@@ -43,6 +41,6 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
 
     public static let all: [ProblemType] = [
         .badCSR, .missingSAN, .badLabel, .keyNotAllowed, .badRequest, .subjectNotAllowed, .namesNotAllowed,
-        .notFound, .methodNotAllowed, .bodyTooLarge, .unsupportedMediaType, .rateLimited, .caRefused, .caUnavailable, .notReady, .internalError,
+        .notFound, .methodNotAllowed, .bodyTooLarge, .rateLimited, .caRefused, .caUnavailable, .notReady, .internalError,
     ]
 }
