@@ -1,0 +1,44 @@
+import _CryptoExtras
+import Crypto
+import X509
+
+/// The kinds of private key an install may have: ECDSA P-256 (the default: small, fast, what
+/// every browser takes) or RSA of 2048, 3072 or 4096 bits (the seed's example uses 4096).
+public enum KeyType: String, Sendable, CaseIterable, CustomStringConvertible {
+    case p256
+    case rsa2048
+    case rsa3072
+    case rsa4096
+
+    /// Generates a new key in process with swift-crypto; no external program sees it.
+    public func generate() throws -> Certificate.PrivateKey {
+        switch self {
+        case .p256: Certificate.PrivateKey(P256.Signing.PrivateKey())
+        case .rsa2048: Certificate.PrivateKey(try _RSA.Signing.PrivateKey(keySize: .bits2048))
+        case .rsa3072: Certificate.PrivateKey(try _RSA.Signing.PrivateKey(keySize: .init(bitCount: 3072)))
+        case .rsa4096: Certificate.PrivateKey(try _RSA.Signing.PrivateKey(keySize: .bits4096))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .p256: "ECDSA P-256"
+        case .rsa2048: "RSA-2048"
+        case .rsa3072: "RSA-3072"
+        case .rsa4096: "RSA-4096"
+        }
+    }
+}
+
+extension Certificate.PublicKey {
+    /// The SHA-256 of the DER SubjectPublicKeyInfo, hex: how logs and `status` name a key.
+    public var fingerprint: String {
+        SHA256.hash(data: Array(subjectPublicKeyInfoBytes)).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
