@@ -1,4 +1,6 @@
 import ArgumentParser
+import CommandLineSupport
+import Foundation
 import Signer
 
 /// `csrproxy-signer check-config`: reads the configuration as `serve` would, without serving.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import DNSCodec
 import DNSServer
 import NIOCore
@@ -43,11 +44,5 @@ enum ExitStatus {
         var standardError = StandardError()
         print("csrproxy-signer: error: \(reason)", to: &standardError)
         return ExitCode(code)
-    }
-}
-
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        FileDescriptorOutput.standardError.write(string)
     }
 }

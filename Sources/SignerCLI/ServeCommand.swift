@@ -1,4 +1,6 @@
 import ArgumentParser
+import CommandLineSupport
+import Foundation
 import Hummingbird
 import Logging
 import Signer
@@ -24,7 +26,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let logger = logging.bootstrap(label: "csrproxy.signer")
+        let logger = logging.bootstrap(label: "csrproxy.signer", environment: ProcessInfo.processInfo.environment)
         do {
             let configuration = try SignerConfiguration(contentsOfFile: configurationFile.config)
             let application = try buildSigner(configuration: configuration, logger: logger) { addresses in

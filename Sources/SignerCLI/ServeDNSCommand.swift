@@ -1,4 +1,6 @@
 import ArgumentParser
+import CommandLineSupport
+import Foundation
 import DNSCodec
 import DNSServer
 import Logging
@@ -64,7 +66,7 @@ struct ServeDNSCommand: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let logger = logging.bootstrap(label: "csrproxy.signer")
+        let logger = logging.bootstrap(label: "csrproxy.signer", environment: ProcessInfo.processInfo.environment)
         do {
             let setup = try ServeDNSSetup(self)
             let server = DNSServer(
