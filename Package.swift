@@ -23,7 +23,9 @@ let package = Package(
         .library(name: "CertificateSupport", targets: ["CertificateSupport"]),
         .library(name: "Signer", targets: ["Signer"]),
         .library(name: "ReloadableTLS", targets: ["ReloadableTLS"]),
+        .library(name: "Agent", targets: ["Agent"]),
         .executable(name: "csrproxy-signer", targets: ["SignerCLI"]),
+        .executable(name: "csrproxy-agent", targets: ["AgentCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -86,6 +88,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The embeddable agent: keys, CSR, the signer client, atomic installs, renewal, reloads.
+        // No server stack: products link it.
+        .target(
+            name: "Agent",
+            dependencies: ["SignerProtocol", "CertificateSupport"] + cryptography + [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
         // The signer's composition root: configuration, policy, issuance orchestration, HTTP routes.
         // The only module where the DNS server and the ACME client meet.
         .target(
@@ -105,13 +120,30 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // What both command-line tools share: --log-level with journald-friendly output, raw stdout/stderr.
+        .target(
+            name: "CommandLineSupport",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // `csrproxy-agent`: the thin shell over the Agent library, with the documented exit codes.
+        .executableTarget(
+            name: "AgentCLI",
+            dependencies: [
+                "Agent", "CertificateSupport", "CommandLineSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // `csrproxy-signer`: a thin shell that parses flags, bootstraps logging and runs services.
         .executableTarget(
             name: "SignerCLI",
             dependencies: [
                 "DNSCodec",
                 "DNSServer",
-                "Signer",
+                "Signer", "CommandLineSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// When to renew a certificate that has no CA-supplied window (no ARI): from 2/3 of its lifetime,
 /// or 1/2 for certificates of under 10 days, as Let's Encrypt advises for short-lived ones. The

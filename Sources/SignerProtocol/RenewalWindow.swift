@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The body of `GET /v1/renewal-info`: when to renew a certificate, in RFC 9773's shape so an
 /// ARI-aware agent reads it the same way, plus where the window came from.

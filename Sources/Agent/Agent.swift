@@ -1,0 +1,168 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import CertificateSupport
+import Logging
+import SwiftASN1
+import X509
+
+/// The embeddable agent: gets the product's certificate from the signer, installs it without
+/// ever leaving a mismatched key and certificate, renews it when due, and reloads the product.
+/// The key is made here and never leaves the machine; only the CSR is sent.
+public struct Agent: Sendable {
+    public let configuration: AgentConfiguration
+    public let files: CertificateFiles
+    let environment: [String: String]
+    let logger: Logger
+    /// Short lines for a person watching (`generating key`, `requesting`...); the CLI prints them.
+    let progress: @Sendable (String) -> Void
+
+    public init(
+        configuration: AgentConfiguration, environment: [String: String], logger: Logger,
+        progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.files = CertificateFiles(directory: configuration.directory)
+        self.environment = environment
+        self.logger = logger
+        self.progress = progress
+    }
+
+    /// What an `issue` or `renew` did.
+    public struct Outcome: Sendable {
+        public var names: [String]
+        public var notAfter: Date
+        public var reloadFailures: [String]
+    }
+
+    /// The names the certificate is for: the well-known name, or `<label>.<name>` per install.
+    public func names(for key: Certificate.PrivateKey) -> [String] {
+        switch configuration.naming {
+        case .shared: [configuration.name]
+        case .perInstall: PerInstallName.names(for: [configuration.name], subjectPublicKeyInfoDER: Array(key.publicKey.subjectPublicKeyInfoBytes))
+        }
+    }
+
+    /// Gets a certificate for the installed key (made now if there is none, or when `rotateKey`),
+    /// checks it, installs it and reloads the product. Existing files are untouched on failure.
+    public func issue(rotateKey: Bool = false) async throws -> Outcome {
+        var state = AgentState.load(from: files)
+        state.lastAttempt = Date()
+        do {
+            let outcome = try await obtainAndInstall(rotateKey: rotateKey)
+            state.lastSuccess = Date()
+            state.lastError = nil
+            state.isFallback = false
+            try? state.save(to: files)
+            return outcome
+        } catch {
+            state.lastError = "\(error)"
+            try? state.save(to: files)
+            throw error
+        }
+    }
+
+    private func obtainAndInstall(rotateKey: Bool) async throws -> Outcome {
+        let owner = try configuration.owner == nil && configuration.group == nil ? nil : FileOwner(user: configuration.owner, group: configuration.group)
+        let key: Certificate.PrivateKey
+        if !rotateKey, let installed = try files.installedKey() {
+            key = installed
+        } else if let pending = try files.pendingKey(), pending.publicKey.description.hasPrefix("RSA") == (configuration.keyType != .p256) {
+            key = pending
+        } else {
+            progress("generating a \(configuration.keyType) key")
+            key = try configuration.keyType.generate()
+            try files.storePendingKey(key, owner: owner)
+        }
+        let names = names(for: key)
+        if rotateKey, configuration.naming == .perInstall {
+            progress("a new key in per-install mode means a new name: \(names[0])")
+        }
+        let csr = try SigningRequest.build(dnsNames: names, key: key)
+        progress("requesting a certificate for \(names.joined(separator: ", ")) from \(configuration.signerURL)")
+        let client = try SignerClient(configuration: configuration, environment: environment, logger: logger)
+        let pem: String
+        do {
+            pem = try await client.sign(csrDER: csr, labels: configuration.labels, deadline: .now + configuration.deadline, progress: progress)
+            await client.shutdown()
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+        progress("verifying the certificate")
+        let roots = try AnswerCheck.loadRoots(extraBundle: configuration.extraTrustBundle)
+        let chain = try await AnswerCheck(roots: roots).check(pem: pem, key: key, names: names)
+        progress("installing into \(files.directory)")
+        try files.install(key: key, chain: chain, owner: owner)
+        logger.info("certificate installed", metadata: [
+            "agent.cert.names": "\(names.joined(separator: ","))",
+            "agent.cert.not_after": "\(chain[0].notValidAfter)",
+            "agent.key.fingerprint": "\(key.publicKey.fingerprint)",
+        ])
+        let failures = reload()
+        return Outcome(names: names, notAfter: chain[0].notValidAfter, reloadFailures: failures)
+    }
+
+    /// Renews when due (see `RenewalCache`); returns nil when it was not due. Touches no network
+    /// while the cached window is fresh and not reached.
+    public func renew(force: Bool = false, rotateKey: Bool = false, now: Date = Date()) async throws -> Outcome? {
+        guard let leaf = try files.installedChain()?.first else {
+            progress("no certificate installed yet; issuing one")
+            return try await issue(rotateKey: rotateKey)
+        }
+        if !force {
+            let state = AgentState.load(from: files)
+            var cache = readCache()
+            var decision = RenewalCache.decide(leaf: leaf, cache: cache, isFallback: state.isFallback, now: now)
+            if decision == .askSigner {
+                cache = await refreshCache(leaf: leaf, now: now)
+                decision = RenewalCache.decide(leaf: leaf, cache: cache, isFallback: state.isFallback, now: now)
+            }
+            switch decision {
+            case .notDue(let until):
+                progress("not due; next renewal at \(until)")
+                return nil
+            case .due(let reason):
+                progress("renewing: \(reason)")
+            case .askSigner:
+                progress("renewing: no renewal window available")
+            }
+        }
+        return try await issue(rotateKey: rotateKey)
+    }
+
+    /// Runs the reload methods; failures are returned (the files stay installed).
+    func reload() -> [String] {
+        guard !configuration.reloads.isEmpty else { return [] }
+        progress("reloading the product")
+        return Reloader(methods: configuration.reloads, files: files, logger: logger).reload()
+    }
+
+    private func readCache() -> RenewalCache? {
+        guard let bytes = try? readFile(files.renewalCachePath) else { return nil }
+        return try? JSONDecoder.agent.decode(RenewalCache.self, from: Data(bytes))
+    }
+
+    /// Asks the signer for the window and caches it; falls back to the computed window when the
+    /// signer cannot answer (and caches that too, so an unreachable signer is not asked every run).
+    private func refreshCache(leaf: Certificate, now: Date) async -> RenewalCache {
+        var cache = RenewalCache(computedFor: leaf, now: now)
+        var client: SignerClient?
+        do {
+            var serializer = DER.Serializer()
+            try serializer.serialize(leaf)
+            client = try SignerClient(configuration: configuration, environment: environment, logger: logger)
+            let window = try await client!.renewalInfo(certificateDER: serializer.serializedBytes, deadline: .now + .seconds(30))
+            cache = try RenewalCache(serial: leaf.serialNumber.description, window: window, fetchedAt: now)
+        } catch {
+            logger.info("renewal window from the signer unavailable; using the certificate's lifetime", metadata: ["error": "\(error)"])
+        }
+        await client?.shutdown()
+        if let bytes = try? JSONEncoder.agent.encode(cache) {
+            try? files.writeSideFile(Array(bytes), to: files.renewalCachePath, owner: nil)
+        }
+        return cache
+    }
+}

@@ -1,0 +1,76 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import CertificateSupport
+import SignerProtocol
+
+/// Everything the agent runs on: the file (`/etc/csrproxy/agent.toml`), then flags over it.
+public struct AgentConfiguration: Sendable {
+    /// The signer's base URL, e.g. `https://signer.eval.example.com:8443`.
+    public var signerURL: URL
+    /// The well-known name; in per-install mode the certificate is for `<label>.<name>`.
+    public var name: String
+    public var naming: Naming
+    public var keyType: KeyType
+    /// Where the key and certificates live (0700): `key.pem`, `cert.pem`, `chain.pem`, `fullchain.pem`.
+    public var directory: String
+    /// Who owns the files, when the product runs as another user than the agent (root).
+    public var owner: String?
+    public var group: String?
+    public var reloads: [ReloadMethod]
+    public var labels: [Label]
+    /// The product's HTTPS port, for the browser URL `https://<name>:<port>/`.
+    public var productPort: Int
+    /// A PEM bundle trusted for the signer's TLS beside the system store.
+    public var extraTrustBundle: String?
+    /// How long `issue` and `renew` keep trying before giving up.
+    public var deadline: Duration
+    /// The product and version, sent in the User-Agent.
+    public var product: String
+
+    public enum Naming: String, Sendable, CaseIterable {
+        case shared
+        case perInstall = "per-install"
+    }
+
+    /// How the product learns that new files are in place.
+    public enum ReloadMethod: Sendable, Equatable, CustomStringConvertible {
+        /// Send `signal` to the process in `pidFile` (or `pid`).
+        case signal(pidFile: String?, pid: Int32?, signal: Int32)
+        /// `systemctl try-reload-or-restart UNIT`.
+        case systemd(unit: String)
+        /// Run a command with the file paths in its environment.
+        case exec(command: [String])
+
+        public var description: String {
+            switch self {
+            case .signal(let pidFile, let pid, let signal): "signal \(signal) to \(pidFile ?? pid.map(String.init) ?? "?")"
+            case .systemd(let unit): "systemctl try-reload-or-restart \(unit)"
+            case .exec(let command): "exec \(command.joined(separator: " "))"
+            }
+        }
+    }
+
+    public init(
+        signerURL: URL, name: String, naming: Naming = .shared, keyType: KeyType = .p256,
+        directory: String = "/var/lib/csrproxy/tls", owner: String? = nil, group: String? = nil,
+        reloads: [ReloadMethod] = [], labels: [Label] = [], productPort: Int = 443, extraTrustBundle: String? = nil,
+        deadline: Duration = .seconds(120), product: String = "csrproxy-agent"
+    ) {
+        self.signerURL = signerURL
+        self.name = name
+        self.naming = naming
+        self.keyType = keyType
+        self.directory = directory
+        self.owner = owner
+        self.group = group
+        self.reloads = reloads
+        self.labels = labels
+        self.productPort = productPort
+        self.extraTrustBundle = extraTrustBundle
+        self.deadline = deadline
+        self.product = product
+    }
+}

@@ -1,0 +1,167 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import SignerProtocol
+
+/// Talks to the signer over HTTPS: `POST /v1/sign` with retries, `GET /v1/renewal-info`.
+/// Only the CSR ever leaves the machine. Proxies come from `https_proxy`/`no_proxy`, as
+/// evaluation users behind a corporate proxy expect.
+///
+/// AsyncHTTPClient rather than URLSession: the agent's static binary stays at a fraction of
+/// the size and memory (see the README's numbers), and it is already in the package.
+final class SignerClient: Sendable {
+    private let client: HTTPClient
+    private let base: URL
+    private let userAgent: String
+    private let logger: Logger
+
+    init(configuration: AgentConfiguration, environment: [String: String], logger: Logger) throws {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let bundle = configuration.extraTrustBundle {
+            do {
+                tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(bundle))]
+            } catch {
+                throw AgentError(.configuration, "cannot read the CA bundle \(bundle) (ca_bundle): \(error)")
+            }
+        }
+        var http = HTTPClient.Configuration(tlsConfiguration: tls, timeout: .init(connect: .seconds(10), read: .seconds(90)))
+        http.proxy = Self.proxy(for: configuration.signerURL, environment: environment)
+        http.decompression = .disabled
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+        base = configuration.signerURL
+        userAgent = "\(configuration.product) CSRProxy-agent/\(AgentVersion.current)"
+        self.logger = logger
+    }
+
+    func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    /// Sends the CSR (DER) and returns the PEM chain. Retries connection failures, 429 and 503
+    /// (waiting as long as Retry-After says, with jitter) until `deadline`; any other 4xx is final.
+    func sign(csrDER: [UInt8], labels: [Label], deadline: ContinuousClock.Instant, progress: (String) -> Void) async throws -> String {
+        var wait = Duration.seconds(1)
+        var lastError: AgentError?
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                var request = HTTPClientRequest(url: base.appendingPathComponent(String(SignerAPI.signPath.dropFirst())).absoluteString)
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: SignerAPI.derCSRMediaType)
+                request.headers.add(name: "Accept", value: SignerAPI.certificateChainMediaType)
+                request.headers.add(name: "User-Agent", value: userAgent)
+                for label in labels { request.headers.add(name: SignerAPI.labelHeader, value: label.description) }
+                request.body = .bytes(ByteBuffer(bytes: csrDER))
+                let remaining = deadline - ContinuousClock.now
+                let response = try await client.execute(request, timeout: .seconds(max(1, remaining.components.seconds)))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                if response.status == .ok { return String(buffer: body) }
+                let problem = try? JSONDecoder().decode(Problem.self, from: Data(body.readableBytesView))
+                let detail = problem?.detail ?? "HTTP \(response.status.code)"
+                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init)
+                switch response.status.code {
+                case 429, 503, 500, 502, 504:
+                    lastError = AgentError(.temporary, "the signer answered \(response.status.code): \(detail)", retryAfterSeconds: retryAfter)
+                    if let retryAfter { wait = .seconds(retryAfter) }
+                default:
+                    throw AgentError(.refused, "the signer refused the request (\(response.status.code)): \(detail)")
+                }
+            } catch let error as AgentError where error.code == .refused {
+                throw error
+            } catch let error as NIOSSLError {
+                throw AgentError(.unreachable, "TLS with the signer failed (\(error)); is its certificate trusted (ca_bundle)?")
+            } catch let error as BoringSSLError {
+                throw AgentError(.unreachable, "TLS with the signer failed (\(error)); is its certificate trusted (ca_bundle)?")
+            } catch let error as AgentError {
+                lastError = error
+            } catch {
+                lastError = AgentError(.unreachable, "cannot reach the signer at \(base): \(error)")
+            }
+            // Jitter spreads installs that failed together, so they do not come back together.
+            let pause = wait * Double.random(in: 0.8...1.2)
+            guard ContinuousClock.now + pause < deadline else { throw lastError! }
+            progress("attempt \(attempt) failed (\(lastError!.message)); retrying in \(pause.components.seconds) s")
+            try await Task.sleep(for: pause)
+            wait = min(wait * 2, .seconds(60))
+        }
+    }
+
+    /// The signer's renewal window for the installed leaf (DER).
+    func renewalInfo(certificateDER: [UInt8], deadline: ContinuousClock.Instant) async throws -> RenewalWindowResponse {
+        let encoded = Data(certificateDER).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        var request = HTTPClientRequest(url: base.appendingPathComponent(String(SignerAPI.renewalInfoPath.dropFirst())).absoluteString + "?certificate=\(encoded)")
+        request.headers.add(name: "User-Agent", value: userAgent)
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .seconds(max(1, (deadline - ContinuousClock.now).components.seconds)))
+        } catch {
+            throw AgentError(.unreachable, "cannot reach the signer at \(base): \(error)")
+        }
+        let body = try await response.body.collect(upTo: 64 * 1024)
+        guard response.status == .ok else {
+            throw AgentError(response.status.code == 429 || response.status.code >= 500 ? .temporary : .refused, "renewal-info answered \(response.status.code)")
+        }
+        do {
+            return try JSONDecoder().decode(RenewalWindowResponse.self, from: Data(body.readableBytesView))
+        } catch {
+            throw AgentError(.badAnswer, "renewal-info is not a renewal window: \(error)")
+        }
+    }
+
+    /// `GET /healthz`: the status and the signer's clock (its Date header).
+    func health(deadline: ContinuousClock.Instant) async throws -> (status: Int, date: Date?) {
+        var request = HTTPClientRequest(url: base.appendingPathComponent(String(SignerAPI.healthPath.dropFirst())).absoluteString)
+        request.headers.add(name: "User-Agent", value: userAgent)
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .seconds(max(1, (deadline - ContinuousClock.now).components.seconds)))
+        } catch {
+            throw AgentError(.unreachable, "cannot reach the signer at \(base): \(error)")
+        }
+        _ = try? await response.body.collect(upTo: 4096)
+        let date = response.headers.first(name: "Date").flatMap(Self.parseHTTPDate)
+        return (Int(response.status.code), date)
+    }
+
+    /// An RFC 9110 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`.
+    static func parseHTTPDate(_ text: String) -> Date? {
+        let parts = text.split(separator: " ")
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        guard parts.count == 6, let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]) else { return nil }
+        let clock = parts[4].split(separator: ":").compactMap { Int($0) }
+        guard clock.count == 3 else { return nil }
+        let iso = String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", year, month + 1, day, clock[0], clock[1], clock[2])
+        return try? Date(iso, strategy: .iso8601)
+    }
+
+    /// The proxy for `url` from the usual variables, unless `no_proxy` names its host.
+    static func proxy(for url: URL, environment: [String: String]) -> HTTPClient.Configuration.Proxy? {
+        let host = url.host?.lowercased() ?? ""
+        let noProxy = (environment["no_proxy"] ?? environment["NO_PROXY"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        for entry in noProxy where !entry.isEmpty {
+            let suffix = entry.hasPrefix(".") ? String(entry.dropFirst()) : entry
+            if entry == "*" || host == suffix || host.hasSuffix("." + suffix) { return nil }
+        }
+        let names = url.scheme == "https" ? ["https_proxy", "HTTPS_PROXY"] : ["http_proxy", "HTTP_PROXY"]
+        guard let value = names.lazy.compactMap({ environment[$0] }).first(where: { !$0.isEmpty }),
+              let proxy = URL(string: value.contains("://") ? value : "http://\(value)"), let proxyHost = proxy.host
+        else { return nil }
+        var authorization: HTTPClient.Authorization?
+        if let user = proxy.user { authorization = .basic(username: user, password: proxy.password ?? "") }
+        return .server(host: proxyHost, port: proxy.port ?? 3128, authorization: authorization)
+    }
+}
+
+/// The agent's version, sent in the User-Agent.
+public enum AgentVersion {
+    public static let current = "0.1.0"
+}

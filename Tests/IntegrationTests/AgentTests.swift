@@ -1,0 +1,194 @@
+import CertificateSupport
+import Crypto
+import Glibc
+import Foundation
+import Testing
+import TestSupport
+import X509
+
+/// The agent binary against the real signer and pebble: what it installs, what it sends, when
+/// it stays quiet, and that it never damages what is installed.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct AgentTests {
+    static func modes(_ path: String) -> mode_t? { SecureFile.permissions(of: path) }
+
+    /// Key and certificate match, the chain verifies against pebble's root, modes are right,
+    /// and what went over the wire is a CSR for our key, with no key material.
+    @Test func issueInstallsVerifiedFilesAndSendsOnlyTheCSR() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        let relay = try RecordingRelay(forwardingTo: harness.baseURL.port!)
+        let agent = try AgentRunner(workDirectory: harness.workDirectory, signerPort: relay.port, caBundle: try await harness.issuingRootFile())
+        let result = try await agent.run(["issue"])
+        #expect(result.status == 0, "\(result.standardOutput) \(result.standardError)")
+        #expect(result.standardOutput.contains("generating a ECDSA P-256 key") && result.standardOutput.contains("done:"), "\(result.standardOutput)")
+        #expect(Self.modes(agent.directory) == 0o700)
+        #expect(Self.modes(agent.path("key.pem")) == 0o600)
+        #expect(Self.modes(agent.path("fullchain.pem")) == 0o644)
+
+        let root = try await harness.issuingRootFile()
+        let verify = try await runCommand("/bin/sh", ["-c", "openssl verify -CAfile \(root) -untrusted \(agent.path("chain.pem")) \(agent.path("cert.pem"))"])
+        #expect(verify.standardOutput.contains(": OK"), "\(verify.standardOutput) \(verify.standardError)")
+        let fromCertificate = try await runCommand("/bin/sh", ["-c", "openssl x509 -in \(agent.path("cert.pem")) -noout -pubkey"])
+        let fromKey = try await runCommand("/bin/sh", ["-c", "openssl pkey -in \(agent.path("key.pem")) -pubout"])
+        #expect(fromCertificate.standardOutput == fromKey.standardOutput && !fromKey.standardOutput.isEmpty)
+
+        let wire = relay.bytesSent
+        let text = String(decoding: wire, as: UTF8.self)
+        #expect(text.contains("POST /v1/sign") && text.contains("application/pkcs10") && text.contains("X-CSRProxy-Label: product=tests"))
+        let keyPEM = try String(contentsOfFile: agent.path("key.pem"), encoding: .utf8)
+        let key = try Certificate.PrivateKey(pemEncoded: keyPEM)
+        let scalar = try P256.Signing.PrivateKey(pemRepresentation: keyPEM).rawRepresentation
+        #expect(!Self.contains(wire, try key.serializeAsPEM().derBytes), "the private key went over the wire")
+        #expect(!Self.contains(wire, Array(scalar)), "the private scalar went over the wire")
+        #expect(Self.contains(wire, Array(key.publicKey.subjectPublicKeyInfoBytes)), "the CSR with our public key was sent")
+        #expect(!text.contains("PRIVATE KEY"))
+    }
+
+    /// Issued once: the harness, a relay in front of the signer, and an agent that went through it.
+    static func issued(extra: String = "") async throws -> (SignerHarness, RecordingRelay, AgentRunner) {
+        let harness = try await SignerHarness()
+        let relay = try RecordingRelay(forwardingTo: harness.baseURL.port!)
+        let agent = try AgentRunner(workDirectory: harness.workDirectory, signerPort: relay.port, caBundle: try await harness.issuingRootFile(), extra: extra)
+        let result = try await agent.run(["issue", "--quiet"])
+        guard result.status == 0 else { throw TestFailure("issue failed: \(result.standardError)") }
+        return (harness, relay, agent)
+    }
+
+    static func snapshot(_ agent: AgentRunner) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        for name in ["key.pem", "cert.pem", "chain.pem", "fullchain.pem"] {
+            files[name] = try Data(contentsOf: URL(fileURLWithPath: agent.path(name)))
+        }
+        return files
+    }
+
+    /// With a fresh cached window and the time not reached, renew does nothing and connects to nothing.
+    @Test func renewWhenNotDueTouchesNoNetwork() async throws {
+        let (harness, relay, agent) = try await Self.issued()
+        defer { harness.stop() }
+        let first = try await agent.run(["renew"])  // asks the signer once, caches the window
+        #expect(first.status == 0, "\(first.standardError)")
+        #expect(first.standardOutput.contains("not due"), "\(first.standardOutput)")
+        let before = try Self.snapshot(agent)
+        let connections = relay.connections
+        let second = try await agent.run(["renew", "--quiet"])
+        #expect(second.status == 0)
+        #expect(second.standardOutput.isEmpty)
+        #expect(relay.connections == connections, "renew connected to the signer although nothing was due")
+        #expect(try Self.snapshot(agent) == before)
+    }
+
+    /// renew --force replaces the certificate, keeps the key and signals the product;
+    /// --rotate-key makes a new key.
+    @Test func forcedRenewalKeepsTheKeyAndSignalsTheProduct() async throws {
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("hup-\(UUID().uuidString)").path
+        let pidFile = marker + ".pid"
+        let product = try ServerProcess("/bin/sh", ["-c", "trap 'echo reloaded >> \(marker)' HUP; echo $$ > \(pidFile); while :; do sleep 0.05; done"])
+        defer {
+            product.stop()
+            try? FileManager.default.removeItem(atPath: marker)
+            try? FileManager.default.removeItem(atPath: pidFile)
+        }
+        while !FileManager.default.fileExists(atPath: pidFile) { try await Task.sleep(for: .milliseconds(10)) }
+        let (harness, _, agent) = try await Self.issued(extra: "[[reload]]\nmethod = \"signal\"\npidfile = \"\(pidFile)\"\n")
+        defer { harness.stop() }
+        try await Task.sleep(for: .milliseconds(200))
+        let before = try Self.snapshot(agent)
+        let renewed = try await agent.run(["renew", "--force"])
+        #expect(renewed.status == 0, "\(renewed.standardError)")
+        let after = try Self.snapshot(agent)
+        #expect(after["key.pem"] == before["key.pem"])
+        #expect(after["cert.pem"] != before["cert.pem"])
+        try await Task.sleep(for: .milliseconds(300))
+        #expect((try? String(contentsOfFile: marker, encoding: .utf8))?.components(separatedBy: "reloaded").count ?? 0 >= 3, "the product was not signalled on issue and renew")
+
+        let rotated = try await agent.run(["renew", "--force", "--rotate-key"])
+        #expect(rotated.status == 0, "\(rotated.standardError)")
+        #expect(try Self.snapshot(agent)["key.pem"] != after["key.pem"])
+    }
+
+    /// Signer down: issue and renew give up at the deadline with 69 or 75, and change nothing.
+    @Test func signerDownLeavesTheFilesByteIdentical() async throws {
+        let (harness, _, agent) = try await Self.issued()
+        defer { harness.stop() }
+        let before = try Self.snapshot(agent)
+        harness.signer.stop()
+        for command in [["renew", "--force", "--deadline", "3"], ["issue", "--deadline", "3"]] {
+            let started = ContinuousClock.now
+            let result = try await agent.run(command)
+            #expect([69, 75].contains(result.status), "\(command): \(result.status) \(result.standardError)")
+            #expect(result.standardError.contains("csrproxy-agent: error:"))
+            #expect(ContinuousClock.now - started < .seconds(30))
+            #expect(try Self.snapshot(agent) == before)
+        }
+        let status = try await agent.run(["status", "--json"])
+        #expect(status.standardOutput.contains("lastError"))
+    }
+
+    /// A key others can read is refused (78) and left alone; a bad configuration names its key (78).
+    @Test func exposedKeyAndBadConfigurationAreRefused() async throws {
+        let (harness, _, agent) = try await Self.issued()
+        defer { harness.stop() }
+        let keyTarget = try FileManager.default.destinationOfSymbolicLink(atPath: agent.path("key.pem"))
+        let keyFile = agent.directory + "/" + keyTarget
+        chmod(keyFile, 0o640)
+        let refused = try await agent.run(["renew", "--force"])
+        #expect(refused.status == 78)
+        #expect(refused.standardError.contains("readable by others") && refused.standardError.contains("chmod 600"), "\(refused.standardError)")
+        #expect(SecureFile.permissions(of: keyFile) == 0o640)
+        chmod(keyFile, 0o600)
+
+        let text = try String(contentsOfFile: agent.configurationPath, encoding: .utf8)
+        for (change, word) in [("deadline_seconds = 20", "deadline_seconds = \"soon\""), ("labels = [\"product=tests\"]", "lables = []"), ("labels = [\"product=tests\"]", "key_type = \"dsa\"")] {
+            try text.replacingOccurrences(of: change, with: word).write(toFile: agent.configurationPath, atomically: true, encoding: .utf8)
+            let result = try await agent.run(["status"])
+            #expect(result.status == 78, "\(word): \(result.standardError)")
+            let key = String(word.prefix { $0 != " " })
+            #expect(result.standardError.contains(key), "\(result.standardError) does not name \(key)")
+        }
+    }
+
+    /// status --json parses and carries the installed certificate's facts.
+    @Test func statusJSONReportsTheInstalledCertificate() async throws {
+        let (harness, _, agent) = try await Self.issued()
+        defer { harness.stop() }
+        let result = try await agent.run(["status", "--json"])
+        #expect(result.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        let leaf = try Certificate(pemEncoded: String(contentsOfFile: agent.path("cert.pem"), encoding: .utf8))
+        let formatter = ISO8601DateFormatter()
+        #expect((object["notAfter"] as? String).flatMap(formatter.date(from:)) == Date(timeIntervalSince1970: leaf.notValidAfter.timeIntervalSince1970.rounded(.down)))
+        #expect(object["names"] as? [String] == [SignerHarness.name])
+        #expect(object["keyType"] as? String == "ECDSA P-256")
+        #expect((object["keyFingerprintSHA256"] as? String)?.count == 64)
+        #expect(object["installed"] as? Bool == true)
+    }
+
+    /// SIGKILL at 50 instants during renew --force: after each, the stable paths hold a key and
+    /// a certificate that belong together.
+    @Test func killedAtAnyInstantLeavesAMatchingPair() async throws {
+        let (harness, _, agent) = try await Self.issued()
+        defer { harness.stop() }
+        var random = SeededGenerator(seed: 0x5EED_2026)
+        var interrupted = 0
+        for _ in 0..<50 {
+            let process = try agent.start(["renew", "--force", "--quiet"])
+            try await Task.sleep(for: .milliseconds(Int(random.next() % 250)))
+            kill(process.pid, SIGKILL)
+            process.process.waitUntilExit()
+            if process.process.terminationReason == .uncaughtSignal { interrupted += 1 }
+            let key = try Certificate.PrivateKey(pemEncoded: String(contentsOfFile: agent.path("key.pem"), encoding: .utf8))
+            let leaf = try Certificate(pemEncoded: String(contentsOfFile: agent.path("cert.pem"), encoding: .utf8))
+            let chain = try String(contentsOfFile: agent.path("fullchain.pem"), encoding: .utf8)
+            #expect(key.publicKey == leaf.publicKey)
+            #expect(chain.hasPrefix(try leaf.serializeAsPEM().pemString))
+        }
+        #expect(interrupted > 25, "most runs should have been killed mid-way, not finished (\(interrupted))")
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, haystack.count >= needle.count else { return false }
+        return (0...(haystack.count - needle.count)).contains { haystack[$0..<($0 + needle.count)].elementsEqual(needle) }
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// Runs the real `csrproxy-agent` binary against a signer the test started, with its own
+/// configuration file and certificate directory.
+public struct AgentRunner: Sendable {
+    public let configurationPath: String
+    public let directory: String
+
+    /// Writes `agent.toml` in `workDirectory`: the signer at `signerPort` (plain HTTP on loopback),
+    /// pebble's root as the extra CA bundle so the issued chain verifies, and `extra` lines.
+    public init(workDirectory: URL, signerPort: Int, caBundle: String, name: String = SignerHarness.name, extra: String = "") throws {
+        directory = workDirectory.appendingPathComponent("agent-tls").path
+        configurationPath = workDirectory.appendingPathComponent("agent.toml").path
+        let text = """
+            signer_url = "http://127.0.0.1:\(signerPort)"
+            name = "\(name)"
+            directory = "\(directory)"
+            ca_bundle = "\(caBundle)"
+            labels = ["product=tests"]
+            deadline_seconds = 20
+            \(extra)
+            """
+        try text.write(toFile: configurationPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Runs `csrproxy-agent ARGS -c agent.toml` to completion.
+    public func run(_ arguments: [String], timeout: Duration = .seconds(90)) async throws -> CommandResult {
+        try await runCommand(try builtExecutable("csrproxy-agent"), arguments + ["-c", configurationPath], timeout: timeout)
+    }
+
+    /// Starts it without waiting, for tests that kill it mid-way.
+    public func start(_ arguments: [String]) throws -> ServerProcess {
+        try ServerProcess(try builtExecutable("csrproxy-agent"), arguments + ["-c", configurationPath])
+    }
+
+    public func path(_ name: String) -> String { "\(directory)/\(name)" }
+}

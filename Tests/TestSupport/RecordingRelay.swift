@@ -1,0 +1,67 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// A TCP relay on 127.0.0.1 in front of a server the test started: it forwards both ways and
+/// records every byte the client sent and every connection it accepted, so a test can prove
+/// what left the machine (a CSR, never a key) or that nothing did.
+public final class RecordingRelay: @unchecked Sendable {
+    public let port: Int
+    private let target: Int
+    private let listener: Int32
+    private let lock = NSLock()
+    private var sent: [UInt8] = []
+    private var accepted = 0
+
+    public init(forwardingTo targetPort: Int) throws {
+        target = targetPort
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in.loopback(port: 0)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, listen(descriptor, 64) == 0 else { throw TestFailure("relay cannot listen: \(errno)") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+        listener = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread.detachNewThread { [self] in acceptLoop() }
+    }
+
+    /// Everything clients sent so far.
+    public var bytesSent: [UInt8] { lock.withLock { sent } }
+    /// How many connections were accepted so far.
+    public var connections: Int { lock.withLock { accepted } }
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }
+            lock.withLock { accepted += 1 }
+            guard let upstream = try? connectedLoopbackSocket(SOCK_STREAM, port: target) else { close(client); continue }
+            Thread.detachNewThread { [self] in pump(from: client, to: upstream, record: true) }
+            Thread.detachNewThread { [self] in pump(from: upstream, to: client, record: false) }
+        }
+    }
+
+    private func pump(from source: Int32, to destination: Int32, record: Bool) {
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { recv(source, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { break }
+            if record { lock.withLock { sent += buffer[..<count] } }
+            var offset = 0
+            while offset < count {
+                let written = buffer[offset..<count].withUnsafeBytes { Glibc.send(destination, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard written > 0 else { break }
+                offset += written
+            }
+        }
+        shutdown(destination, Int32(SHUT_WR))
+        shutdown(source, Int32(SHUT_RD))
+    }
+
+    deinit {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+}
