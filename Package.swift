@@ -172,6 +172,12 @@ let package = Package(
             ],
             path: "Benchmarks/SignerLoad"
         ),
+        // scripts/bench-agent's driver for in-process key + CSR times.
+        .executableTarget(
+            name: "KeyGenerationBenchmark",
+            dependencies: ["CertificateSupport"],
+            path: "Benchmarks/KeyGeneration"
+        ),
         .target(
             name: "TestSupport",
             dependencies: [

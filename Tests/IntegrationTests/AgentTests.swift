@@ -187,6 +187,29 @@ struct AgentTests {
         #expect(interrupted > 25, "most runs should have been killed mid-way, not finished (\(interrupted))")
     }
 
+    /// --fallback self-signed: with the signer unreachable at first install the product still
+    /// gets a (self-signed) pair, and the next renew replaces it once the signer answers.
+    @Test func fallbackAtFirstInstallIsReplacedByTheNextRenewal() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        let deadPort = try freeTCPPort()
+        let agent = try AgentRunner(workDirectory: harness.workDirectory, signerPort: deadPort, caBundle: try await harness.issuingRootFile())
+        let fallback = try await agent.run(["issue", "--fallback", "self-signed", "--deadline", "2"])
+        #expect(fallback.status == 0, "\(fallback.standardError)")
+        let temporary = try Certificate(pemEncoded: String(contentsOfFile: agent.path("cert.pem"), encoding: .utf8))
+        #expect(temporary.issuer == temporary.subject)
+        let status = try await agent.run(["status", "--json"])
+        #expect(status.standardOutput.contains("\"isFallback\" : true"), "\(status.standardOutput)")
+
+        let text = try String(contentsOfFile: agent.configurationPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "127.0.0.1:\(deadPort)", with: "127.0.0.1:\(harness.baseURL.port!)").write(toFile: agent.configurationPath, atomically: true, encoding: .utf8)
+        let renewed = try await agent.run(["renew"])
+        #expect(renewed.status == 0, "\(renewed.standardError)")
+        let real = try Certificate(pemEncoded: String(contentsOfFile: agent.path("cert.pem"), encoding: .utf8))
+        #expect(real.issuer != real.subject)
+        #expect(real.publicKey == temporary.publicKey, "the key made for the fallback is kept")
+    }
+
     static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
         guard !needle.isEmpty, haystack.count >= needle.count else { return false }
         return (0...(haystack.count - needle.count)).contains { haystack[$0..<($0 + needle.count)].elementsEqual(needle) }
