@@ -37,7 +37,9 @@ extension Agent {
             return nil
         } ?? []
         let cache = (try? readFile(files.renewalCachePath)).flatMap { try? JSONDecoder.agent.decode(RenewalCache.self, from: Data($0)) }
-        let renewal = cache.flatMap { $0.serial == leaf.serialNumber.description ? $0 : nil } ?? RenewalCache(computedFor: leaf, now: now)
+        // Without a cached window, the earliest the lifetime rule allows (renew picks the moment in it).
+        var renewal = cache.flatMap { $0.serial == leaf.serialNumber.description ? $0 : nil } ?? RenewalCache(computedFor: leaf, now: now)
+        if cache?.serial != leaf.serialNumber.description { renewal.renewAt = renewal.windowStart }
         let key = try? files.installedKey()
         return AgentStatus(
             installed: true, names: names, issuer: leaf.issuer.description,

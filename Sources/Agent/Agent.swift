@@ -72,7 +72,7 @@ public struct Agent: Sendable {
         } else if let pending = try files.pendingKey(), pending.publicKey.description.hasPrefix("RSA") == (configuration.keyType != .p256) {
             key = pending
         } else {
-            progress("generating a \(configuration.keyType) key")
+            progress("generating the key (\(configuration.keyType))")
             key = try configuration.keyType.generate()
             try files.storePendingKey(key, owner: owner)
         }

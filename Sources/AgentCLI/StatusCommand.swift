@@ -35,7 +35,7 @@ struct StatusCommand: AsyncParsableCommand {
             } else {
                 text += "no certificate installed yet; run csrproxy-agent issue\n"
             }
-            for name in ["key", "cert", "chain", "fullchain"] { text += "\(name.padding(toLength: 14, withPad: " ", startingAt: 0))\(status.files[name] ?? "-")\n" }
+            for name in ["key", "cert", "chain", "fullchain"] { text += "\("\(name) file".padding(toLength: 14, withPad: " ", startingAt: 0))\(status.files[name] ?? "-")\n" }
             if let success = status.lastSuccess { text += "last success  \(success)\n" }
             if let error = status.lastError { text += "last error    \(error)\n" }
             FileDescriptorOutput.standardOutput.write(text)

@@ -21,7 +21,7 @@ struct AgentTests {
         let agent = try AgentRunner(workDirectory: harness.workDirectory, signerPort: relay.port, caBundle: try await harness.issuingRootFile())
         let result = try await agent.run(["issue"])
         #expect(result.status == 0, "\(result.standardOutput) \(result.standardError)")
-        #expect(result.standardOutput.contains("generating a ECDSA P-256 key") && result.standardOutput.contains("done:"), "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("generating the key (ECDSA P-256)") && result.standardOutput.contains("done:"), "\(result.standardOutput)")
         #expect(Self.modes(agent.directory) == 0o700)
         #expect(Self.modes(agent.path("key.pem")) == 0o600)
         #expect(Self.modes(agent.path("fullchain.pem")) == 0o644)
