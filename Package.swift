@@ -211,6 +211,10 @@ let package = Package(
             dependencies: ["ReloadableTLS", "TestSupport"] + cryptography
         ),
         .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "CertificateSupport", "SignerProtocol", "TestSupport"] + cryptography
+        ),
+        .testTarget(
             name: "SignerTests",
             dependencies: [
                 "Signer", "SignerProtocol", "CertificateSupport", "ACME", "DNSServer", "DNSCodec", "TestSupport",
@@ -234,7 +238,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "DNSCodec", "DNSServer", "ACME", "TestSupport", "SignerCLI", "Signer", "SignerProtocol", "CertificateSupport",
+                "DNSCodec", "DNSServer", "ACME", "TestSupport", "SignerCLI", "AgentCLI", "Signer", "SignerProtocol", "CertificateSupport",
             ] + cryptography + [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -9,7 +9,7 @@ import X509
 /// The agent binary against the real signer and pebble: what it installs, what it sends, when
 /// it stays quiet, and that it never damages what is installed.
 @Suite(.serialized, .timeLimit(.minutes(5)))
-struct AgentTests {
+struct AgentBinaryTests {
     static func modes(_ path: String) -> mode_t? { SecureFile.permissions(of: path) }
 
     /// Key and certificate match, the chain verifies against pebble's root, modes are right,
@@ -208,6 +208,24 @@ struct AgentTests {
         let real = try Certificate(pemEncoded: String(contentsOfFile: agent.path("cert.pem"), encoding: .utf8))
         #expect(real.issuer != real.subject)
         #expect(real.publicKey == temporary.publicKey, "the key made for the fallback is kept")
+    }
+
+    /// `owner` hands the files to the product's user; `open` never fails and names the URL.
+    @Test func filesBelongToTheOwnerAndOpenNeverFails() async throws {
+        guard let nobody = getpwnam("nobody") else { throw TestFailure("this machine has no user nobody") }
+        let (harness, _, agent) = try await Self.issued(extra: "owner = \"nobody\"\nport = 8443")
+        defer { harness.stop() }
+        for path in [agent.directory, agent.path("key.pem"), agent.path("fullchain.pem")] {
+            var info = stat()
+            #expect(stat(path, &info) == 0)
+            #expect(info.st_uid == nobody.pointee.pw_uid, "\(path) is owned by \(info.st_uid)")
+        }
+        let opened = try await agent.run(["open", "--print-only"])
+        #expect(opened.status == 0)
+        #expect(opened.standardOutput == "https://go.eval.example.com:8443/\n")
+        let tried = try await agent.run(["open"])
+        #expect(tried.status == 0)
+        #expect(tried.standardOutput.contains("https://go.eval.example.com:8443/"), "\(tried.standardOutput)")
     }
 
     static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
