@@ -98,14 +98,7 @@ final class SignerClient: Sendable {
     func renewalInfo(certificateDER: [UInt8], deadline: ContinuousClock.Instant) async throws -> RenewalWindowResponse {
         let encoded = Data(certificateDER).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-        var request = HTTPClientRequest(url: base.appendingPathComponent(String(SignerAPI.renewalInfoPath.dropFirst())).absoluteString + "?certificate=\(encoded)")
-        request.headers.add(name: "User-Agent", value: userAgent)
-        let response: HTTPClientResponse
-        do {
-            response = try await client.execute(request, timeout: .seconds(max(1, (deadline - ContinuousClock.now).components.seconds)))
-        } catch {
-            throw AgentError(.unreachable, "cannot reach the signer at \(base): \(error)")
-        }
+        let response = try await get(SignerAPI.renewalInfoPath, query: "certificate=\(encoded)", deadline: deadline)
         let body = try await response.body.collect(upTo: 64 * 1024)
         guard response.status == .ok else {
             throw AgentError(response.status.code == 429 || response.status.code >= 500 ? .temporary : .refused, "renewal-info answered \(response.status.code)")
@@ -119,17 +112,23 @@ final class SignerClient: Sendable {
 
     /// `GET /healthz`: the status and the signer's clock (its Date header).
     func health(deadline: ContinuousClock.Instant) async throws -> (status: Int, date: Date?) {
-        var request = HTTPClientRequest(url: base.appendingPathComponent(String(SignerAPI.healthPath.dropFirst())).absoluteString)
-        request.headers.add(name: "User-Agent", value: userAgent)
-        let response: HTTPClientResponse
-        do {
-            response = try await client.execute(request, timeout: .seconds(max(1, (deadline - ContinuousClock.now).components.seconds)))
-        } catch {
-            throw AgentError(.unreachable, "cannot reach the signer at \(base): \(error)")
-        }
+        let response = try await get(SignerAPI.healthPath, deadline: deadline)
         _ = try? await response.body.collect(upTo: 4096)
         let date = response.headers.first(name: "Date").flatMap(Self.parseHTTPDate)
         return (Int(response.status.code), date)
+    }
+
+    /// A GET to one of the signer's paths; a failure to connect is `unreachable`.
+    private func get(_ path: String, query: String? = nil, deadline: ContinuousClock.Instant) async throws -> HTTPClientResponse {
+        var url = base.appendingPathComponent(String(path.dropFirst())).absoluteString
+        if let query { url += "?\(query)" }
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "User-Agent", value: userAgent)
+        do {
+            return try await client.execute(request, timeout: .seconds(max(1, (deadline - ContinuousClock.now).components.seconds)))
+        } catch {
+            throw AgentError(.unreachable, "cannot reach the signer at \(base): \(error)")
+        }
     }
 
     /// An RFC 9110 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`.
