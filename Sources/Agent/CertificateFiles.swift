@@ -90,7 +90,7 @@ public struct CertificateFiles: Sendable {
     public func install(key: Certificate.PrivateKey, chain: [Certificate], owner: FileOwner?) throws {
         try createDirectory(directory, owner: owner)
         try createDirectory("\(directory)/archive", owner: owner)
-        let version = "\(Int(Date().timeIntervalSince1970 * 1000))-\(chain[0].serialNumber.description.replacingOccurrences(of: ":", with: "").prefix(16))"
+        let version = "\(Int(Date().timeIntervalSince1970 * 1000))-\(chain[0].serialNumber.description.replacing(":", with: "").prefix(16))"
         let versionDirectory = "\(directory)/archive/\(version)"
         try createDirectory(versionDirectory, owner: owner)
         let pem = try chain.map { try $0.serializeAsPEM().pemString + "\n" }

@@ -97,7 +97,7 @@ final class SignerClient: Sendable {
     /// The signer's renewal window for the installed leaf (DER).
     func renewalInfo(certificateDER: [UInt8], deadline: ContinuousClock.Instant) async throws -> RenewalWindowResponse {
         let encoded = Data(certificateDER).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            .replacing("+", with: "-").replacing("/", with: "_").replacing("=", with: "")
         let response = try await get(SignerAPI.renewalInfoPath, query: "certificate=\(encoded)", deadline: deadline)
         let body = try await response.body.collect(upTo: 64 * 1024)
         guard response.status == .ok else {
@@ -138,14 +138,15 @@ final class SignerClient: Sendable {
         guard parts.count == 6, let day = Int(parts[1]), let month = months.firstIndex(of: String(parts[2])), let year = Int(parts[3]) else { return nil }
         let clock = parts[4].split(separator: ":").compactMap { Int($0) }
         guard clock.count == 3 else { return nil }
-        let iso = String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", year, month + 1, day, clock[0], clock[1], clock[2])
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let iso = "\(year)-\(two(month + 1))-\(two(day))T\(two(clock[0])):\(two(clock[1])):\(two(clock[2]))Z"
         return try? Date(iso, strategy: .iso8601)
     }
 
     /// The proxy for `url` from the usual variables, unless `no_proxy` names its host.
     static func proxy(for url: URL, environment: [String: String]) -> HTTPClient.Configuration.Proxy? {
         let host = url.host?.lowercased() ?? ""
-        let noProxy = (environment["no_proxy"] ?? environment["NO_PROXY"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let noProxy = (environment["no_proxy"] ?? environment["NO_PROXY"] ?? "").split(separator: ",").map { String($0).trimmingWhitespace.lowercased() }
         for entry in noProxy where !entry.isEmpty {
             let suffix = entry.hasPrefix(".") ? String(entry.dropFirst()) : entry
             if entry == "*" || host == suffix || host.hasSuffix("." + suffix) { return nil }

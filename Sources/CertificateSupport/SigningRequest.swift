@@ -16,7 +16,7 @@ public struct SigningRequest: Sendable {
     public init(pem: String) throws {
         let document: PEMDocument
         do {
-            document = try PEMDocument(pemString: pem.replacingOccurrences(of: "NEW CERTIFICATE REQUEST", with: "CERTIFICATE REQUEST"))
+            document = try PEMDocument(pemString: pem.replacing("NEW CERTIFICATE REQUEST", with: "CERTIFICATE REQUEST"))
         } catch {
             throw CertificateSupportError(.unreadable, "the body is not a PEM document (\(error))")
         }
