@@ -70,7 +70,7 @@ extension AgentConfiguration {
         guard let urlText = file.signer_url, let url = URL(string: urlText), ["https", "http"].contains(url.scheme ?? ""), url.host != nil else {
             throw AgentError(.configuration, "signer_url must be the signer's https:// URL (got \(file.signer_url.map { "\"\($0)\"" } ?? "nothing"))")
         }
-        guard let name = file.name?.lowercased(), !name.isEmpty, !name.contains("*"), name.contains(".") else {
+        guard let name = file.name?.lowercased(), !name.isEmpty, name.firstIndex(of: "*") == nil, name.firstIndex(of: ".") != nil else {
             throw AgentError(.configuration, "name must be the well-known name, e.g. go.eval.example.com")
         }
         guard let naming = Naming(rawValue: file.naming ?? "shared") else {

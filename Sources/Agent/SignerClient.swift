@@ -153,7 +153,7 @@ final class SignerClient: Sendable {
         }
         let names = url.scheme == "https" ? ["https_proxy", "HTTPS_PROXY"] : ["http_proxy", "HTTP_PROXY"]
         guard let value = names.lazy.compactMap({ environment[$0] }).first(where: { !$0.isEmpty }),
-              let proxy = URL(string: value.contains("://") ? value : "http://\(value)"), let proxyHost = proxy.host
+              let proxy = URL(string: value.firstRange(of: "://") != nil ? value : "http://\(value)"), let proxyHost = proxy.host
         else { return nil }
         var authorization: HTTPClient.Authorization?
         if let user = proxy.user { authorization = .basic(username: user, password: proxy.password ?? "") }

@@ -2,7 +2,11 @@ import Agent
 import ArgumentParser
 import CertificateSupport
 import CommandLineSupport
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// The flags every subcommand takes: where the configuration is, overrides, output.

@@ -1,7 +1,11 @@
 import Agent
 import ArgumentParser
 import CommandLineSupport
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `csrproxy-agent doctor`: why would the browser warn? Checks and says what to do.
 struct DoctorCommand: AsyncParsableCommand {

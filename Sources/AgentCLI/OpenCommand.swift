@@ -1,6 +1,10 @@
 import Agent
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `csrproxy-agent open`: shows the product to the person who installed it.
 struct OpenCommand: AsyncParsableCommand {

@@ -1,7 +1,11 @@
 import Agent
 import ArgumentParser
 import CommandLineSupport
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `csrproxy-agent status`: what is installed and when it renews; no network.
 struct StatusCommand: AsyncParsableCommand {
@@ -35,7 +39,8 @@ struct StatusCommand: AsyncParsableCommand {
             } else {
                 text += "no certificate installed yet; run csrproxy-agent issue\n"
             }
-            for name in ["key", "cert", "chain", "fullchain"] { text += "\("\(name) file".padding(toLength: 14, withPad: " ", startingAt: 0))\(status.files[name] ?? "-")\n" }
+            for name in ["key", "cert", "chain", "fullchain"] { let label = "\(name) file"
+                text += label + String(repeating: " ", count: max(1, 14 - label.count)) + "\(status.files[name] ?? "-")\n" }
             if let success = status.lastSuccess { text += "last success  \(success)\n" }
             if let error = status.lastError { text += "last error    \(error)\n" }
             FileDescriptorOutput.standardOutput.write(text)
