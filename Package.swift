@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "Signer", targets: ["Signer"]),
         .library(name: "ReloadableTLS", targets: ["ReloadableTLS"]),
         .library(name: "Agent", targets: ["Agent"]),
+        .library(name: "SystemdSupport", targets: ["SystemdSupport"]),
         .executable(name: "csrproxy-signer", targets: ["SignerCLI"]),
         .executable(name: "csrproxy-agent", targets: ["AgentCLI"]),
     ],
@@ -101,12 +102,26 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        // libsystemd's C API (Debian: libsystemd-dev), for sd_notify.
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        // sd_notify for services: READY, RELOADING with MONOTONIC_USEC, STOPPING, STATUS, WATCHDOG.
+        .target(
+            name: "SystemdSupport",
+            dependencies: [
+                "CSystemd",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The signer's composition root: configuration, policy, issuance orchestration, HTTP routes.
         // The only module where the DNS server and the ACME client meet.
         .target(
             name: "Signer",
             dependencies: [
-                "DNSCodec", "DNSServer", "ACME", "SignerProtocol", "CertificateSupport", "ReloadableTLS",
+                "DNSCodec", "DNSServer", "ACME", "SignerProtocol", "CertificateSupport", "ReloadableTLS", "SystemdSupport",
             ] + cryptography + [
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

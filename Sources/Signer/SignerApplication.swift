@@ -9,6 +9,7 @@ import NIOPosix
 import ReloadableTLS
 import ServiceLifecycle
 import SignerProtocol
+import SystemdSupport
 
 /// Where the signer ended up listening (ephemeral ports resolved), reported once both are bound.
 public struct SignerAddresses: Sendable {
@@ -47,7 +48,12 @@ public func buildSigner(
     var needsAPICertificate = false
     if case .automatic = configuration.http.tls { needsAPICertificate = true }
     let readiness = Readiness(needsAPICertificate: needsAPICertificate)
-    let startup = StartupReport(onListening)
+    // systemd hears READY=1 only once both DNS and HTTP are bound (Type=notify units).
+    let (ready, readyContinuation) = AsyncStream.makeStream(of: String.self)
+    let startup = StartupReport { addresses in
+        readyContinuation.yield("serving DNS on \(addresses.dns.map(\.description).joined(separator: ", ")) and the API on \(addresses.http)")
+        await onListening(addresses)
+    }
     let dnsServer = DNSServer(
         configuration: configuration.dns.serverConfiguration, store: store, logger: logger,
         onServerRunning: { addresses in
@@ -75,7 +81,10 @@ public func buildSigner(
     routes.register(on: router)
     router.addMiddleware { ProblemMiddleware() }
 
-    var services: [any Service] = [dnsServer, AccountRegistrationService(account: account, logger: logger), TransportShutdown(transport: transport)]
+    var services: [any Service] = [
+        dnsServer, AccountRegistrationService(account: account, logger: logger), TransportShutdown(transport: transport),
+        SystemdLifecycleService(ready: ready),
+    ]
     if case .automatic(let name, let directory) = configuration.http.tls, let identities {
         services.append(APICertificateService(
             name: name, directory: directory, identities: identities, account: account, publisher: publisher,

@@ -1,0 +1,30 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The signer under a pretend systemd: READY=1 only once DNS and HTTP are bound, WATCHDOG=1
+/// at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM, in that order.
+@Suite(.timeLimit(.minutes(3)))
+struct SignerSystemdTests {
+    @Test func notifiesReadyWatchdogAndStoppingInOrder() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        harness.signer.stop()
+        let socket = try NotifySocket()
+        var environment = ProcessInfo.processInfo.environment
+        environment["NOTIFY_SOCKET"] = socket.path
+        environment["WATCHDOG_USEC"] = "200000"
+        let signer = try ServerProcess(try builtExecutable("csrproxy-signer"), ["serve", "-c", harness.configurationPath], environment: environment)
+        _ = try await signer.waitForOutput(matching: #"listening: http=(\S+)"#)
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(signer.stop() == 0)
+        let messages = socket.receive()
+        let kinds = messages.map { $0.first ?? "" }
+        #expect(kinds.first == "READY=1", "\(messages)")
+        #expect(messages.first?.contains { $0.hasPrefix("STATUS=serving DNS on 127.0.0.1:\(harness.dnsPort)") } == true, "\(messages)")
+        #expect(kinds.last == "STOPPING=1", "\(messages)")
+        // 100 ms pings over 600 ms of running; generous bounds for a loaded machine.
+        #expect(kinds.filter { $0 == "WATCHDOG=1" }.count >= 3, "\(messages)")
+        #expect(kinds.filter { $0 == "READY=1" }.count == 1)
+    }
+}
