@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "SystemdSupport", targets: ["SystemdSupport"]),
         .executable(name: "csrproxy-signer", targets: ["SignerCLI"]),
         .executable(name: "csrproxy-agent", targets: ["AgentCLI"]),
+        .executable(name: "csrproxy-demo", targets: ["DemoCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -152,6 +153,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `csrproxy-demo`: the stand-in for the evaluated product, on ReloadableTLS and SystemdSupport.
+        .executableTarget(
+            name: "DemoCLI",
+            dependencies: cryptography + [
+                "ReloadableTLS", "SystemdSupport", "CommandLineSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // `csrproxy-signer`: a thin shell that parses flags, bootstraps logging and runs services.
         .executableTarget(
             name: "SignerCLI",
@@ -253,7 +267,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "DNSCodec", "DNSServer", "ACME", "TestSupport", "SignerCLI", "AgentCLI", "Signer", "SignerProtocol", "CertificateSupport",
+                "DNSCodec", "DNSServer", "ACME", "TestSupport", "SignerCLI", "AgentCLI", "DemoCLI", "Signer", "SignerProtocol", "CertificateSupport",
             ] + cryptography + [
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -28,11 +28,12 @@ struct ArchitectureTests {
         "Agent": ["SignerProtocol", "CertificateSupport", "Foundation", "Crypto", "X509", "SwiftASN1", "AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL", "Logging", "TOMLKit"],
         "CommandLineSupport": ["ArgumentParser", "Logging"],
         "AgentCLI": ["Agent", "CertificateSupport", "CommandLineSupport", "ArgumentParser", "Foundation", "Logging"],
+        "DemoCLI": ["ReloadableTLS", "SystemdSupport", "CommandLineSupport", "Hummingbird", "ArgumentParser", "Foundation", "Logging", "ServiceLifecycle", "UnixSignals", "X509", "NIOCore"],
         "SignerCLI": ["DNSCodec", "DNSServer", "Signer", "CommandLineSupport", "Foundation", "Hummingbird", "ArgumentParser", "Logging", "ServiceLifecycle", "NIOCore", "NIOPosix"],
     ]
 
     /// Executables: the only places that parse flags or bootstrap logging.
-    static let commandLineModules: Set<String> = ["SignerCLI", "AgentCLI", "CommandLineSupport"]
+    static let commandLineModules: Set<String> = ["SignerCLI", "AgentCLI", "DemoCLI", "CommandLineSupport"]
 
     static let sources = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
