@@ -76,11 +76,57 @@ struct DemoReloadTests {
         #expect(Self.normalised(try await Self.servedCertificate(port: port)) == Self.normalised(a.certificatePEM))
 
         #expect(demo.stop() == 0)
-        let kinds = socket.receive().map { $0.first ?? "" }
+        let messages = socket.receive()
+        let kinds = messages.map { $0.first ?? "" }
+        // Each RELOADING=1 carries the monotonic clock, as systemd's reload protocol asks.
+        #expect(messages.filter { $0.first == "RELOADING=1" }.allSatisfy { $0.contains { $0.hasPrefix("MONOTONIC_USEC=") && UInt64($0.dropFirst(15)) ?? 0 > 0 } }, "\(messages)")
         var expected: [String] = ["READY=1"]
         for _ in 0..<4 { expected += ["RELOADING=1", "READY=1"] }
         expected.append("STOPPING=1")
         #expect(kinds == expected, "\(kinds)")
         #expect(!FileManager.default.fileExists(atPath: pidPath))
+    }
+
+    /// The whole flow: the agent installs A from the signer and pebble, the demo serves it, then
+    /// `renew --force` installs B and signals the demo through the agent's own reload method,
+    /// while a keep-alive connection keeps asking.
+    @Test func agentRenewalReloadsTheDemoWithoutAFailedRequest() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        let root = try await harness.issuingRootFile()
+        let agent = try AgentRunner(workDirectory: harness.workDirectory, signerPort: harness.baseURL.port!, caBundle: root)
+        let issued = try await agent.run(["issue", "--quiet"])
+        try #require(issued.status == 0, "\(issued.standardError)")
+        let pidPath = harness.workDirectory.appendingPathComponent("demo.pid").path
+        let configuration = try String(contentsOfFile: agent.configurationPath, encoding: .utf8)
+        try (configuration + "\n[[reload]]\nmethod = \"signal\"\npidfile = \"\(pidPath)\"\n").write(toFile: agent.configurationPath, atomically: true, encoding: .utf8)
+
+        let demo = try ServerProcess(try builtExecutable("csrproxy-demo"), [
+            "--certificate", agent.path("fullchain.pem"), "--key", agent.path("key.pem"), "--listen", "127.0.0.1:0", "--pidfile", pidPath,
+        ])
+        defer { demo.stop() }
+        let port = Int(try await demo.waitForOutput(matching: #"https=127\.0\.0\.1:(\d+)"#))!
+        let name = SignerHarness.name
+        let url = "https://\(name):\(port)/certificate.json"
+        let trust = ["--cacert", root, "--resolve", "\(name):\(port):127.0.0.1"]
+        let first = try await runCommand("/usr/bin/curl", ["-sS"] + trust + [url])
+        let serialA = try #require((try JSONSerialization.jsonObject(with: Data(first.standardOutput.utf8)) as? [String: Any])?["serial"] as? String)
+
+        async let keptAlive = runCommand("/usr/bin/curl", ["-sS", "--rate", "4/s", "-w", "%{num_connects} %{http_code}\\n"] + trust + Array(repeating: ["-o", "/dev/null", url], count: 8).flatMap { $0 })
+        try await Task.sleep(for: .milliseconds(500))
+        let renewed = try await agent.run(["renew", "--force", "--quiet"])
+        #expect(renewed.status == 0, "\(renewed.standardError)")
+        let result = try await keptAlive
+        let transfers = result.standardOutput.split(separator: "\n").map { $0.split(separator: " ") }
+        #expect(transfers.count == 8 && transfers.allSatisfy { $0.last == "200" }, "\(transfers) \(result.standardError)")
+        #expect(transfers.compactMap { Int($0.first ?? "") }.reduce(0, +) == 1, "the requests did not share one connection: \(transfers)")
+
+        try await Task.sleep(for: .milliseconds(300))
+        let after = try await runCommand("/usr/bin/curl", ["-sS"] + trust + [url])
+        let serialB = (try JSONSerialization.jsonObject(with: Data(after.standardOutput.utf8)) as? [String: Any])?["serial"] as? String
+        #expect(serialB != nil && serialB != serialA)
+        let installed = try String(contentsOfFile: agent.path("cert.pem"), encoding: .utf8)
+        let served = try await runCommand("/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(port) -servername \(name) </dev/null 2>/dev/null | openssl x509"])
+        #expect(Self.normalised(served.standardOutput) == Self.normalised(installed), "a new handshake does not get the renewed certificate")
     }
 }
