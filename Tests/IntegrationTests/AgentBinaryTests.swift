@@ -176,7 +176,7 @@ struct AgentBinaryTests {
             let process = try agent.start(["renew", "--force", "--quiet"])
             try await Task.sleep(for: .milliseconds(Int(random.next() % 250)))
             kill(process.pid, SIGKILL)
-            process.process.waitUntilExit()
+            guard process.waitForExit(within: .seconds(10)) else { throw TestFailure("the agent \(process.pid) outlived SIGKILL") }
             if process.process.terminationReason == .uncaughtSignal { interrupted += 1 }
             let key = try Certificate.PrivateKey(pemEncoded: String(contentsOfFile: agent.path("key.pem"), encoding: .utf8))
             let leaf = try Certificate(pemEncoded: String(contentsOfFile: agent.path("cert.pem"), encoding: .utf8))

@@ -71,15 +71,40 @@ public final class ServerProcess: @unchecked Sendable {
         return value
     }
 
-    /// SIGTERM, then waits; returns the exit status.
+    /// SIGTERM, then waits up to `grace` before SIGKILL; returns the exit status, or -1 when the
+    /// process never reported its exit. The wait is bounded on purpose: tests call this from the
+    /// cooperative pool (two threads on a 2-core CI box), where an unbounded `waitUntilExit` that
+    /// misses a child's exit would stall every other test with it.
     @discardableResult
-    public func stop() -> Int32 {
+    public func stop(grace: Duration = .seconds(10)) -> Int32 {
         if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        if !waitForExit(within: grace) {
+            warnOnStandardError("\(process.executableURL?.lastPathComponent ?? "child") \(pid) ignored SIGTERM for \(grace): sending SIGKILL")
+            kill(pid, SIGKILL)
+            guard waitForExit(within: .seconds(5)) else {
+                warnOnStandardError("child \(pid) never reported its exit after SIGKILL; giving up on it")
+                return -1
+            }
+        }
         return process.terminationStatus
+    }
+
+    /// Polls for the child's exit until `limit`; true once it has exited.
+    public func waitForExit(within limit: Duration) -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else { return false }
+            usleep(10_000)
+        }
+        return true
     }
 
     deinit {
         if process.isRunning { process.terminate() }
     }
+}
+
+/// A line on the test run's stderr, for events a person reading a stuck CI log needs to see.
+func warnOnStandardError(_ line: String) {
+    FileHandle.standardError.write(Data("warning: \(line)\n".utf8))
 }
