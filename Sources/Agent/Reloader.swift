@@ -15,8 +15,9 @@ struct Reloader: Sendable {
         var failures: [String] = []
         for method in methods {
             do {
-                try run(method)
-                logger.info("reloaded the product", metadata: ["agent.reload": "\(method)"])
+                if try run(method) {
+                    logger.info("reloaded the product", metadata: ["agent.reload": "\(method)"])
+                }
             } catch {
                 failures.append("\(method): \(error)")
             }
@@ -24,14 +25,32 @@ struct Reloader: Sendable {
         return failures
     }
 
-    private func run(_ method: AgentConfiguration.ReloadMethod) throws {
+    /// Runs one method; false when there was nothing to reload.
+    private func run(_ method: AgentConfiguration.ReloadMethod) throws -> Bool {
         switch method {
         case .signal(let pidFile, let pid, let signal):
+            // No pidfile, or a pid that is gone: the product is not running (a first install
+            // before its start), so it will read the new files when it starts.
+            if let pidFile, access(pidFile, F_OK) != 0 {
+                logger.info("the product is not running (no pidfile): nothing to reload", metadata: ["agent.reload.pidfile": "\(pidFile)"])
+                return false
+            }
             let target = try pid ?? Self.readPID(pidFile!)
             guard kill(target, signal) == 0 else {
+                if errno == ESRCH {
+                    logger.info("the product is not running (no process \(target)): nothing to reload")
+                    return false
+                }
                 throw AgentError(.reloadFailed, "kill(\(target), \(signal)) failed: \(String(cString: strerror(errno)))")
             }
         case .systemd(let unit):
+            // Without a running systemd (a chroot, a container, a package built into an image)
+            // no unit is running, so there is nothing to reload: the same as try-reload-or-restart
+            // on a stopped unit, and no reason to fail a package's postinst.
+            guard access("/run/systemd/system", F_OK) == 0 else {
+                logger.info("systemd is not running here: no unit to reload", metadata: ["agent.reload.unit": "\(unit)"])
+                return false
+            }
             let status = try Spawn.run(["systemctl", "try-reload-or-restart", unit], environment: [:])
             guard status == 0 else { throw AgentError(.reloadFailed, "systemctl try-reload-or-restart \(unit) exited \(status)") }
         case .exec(let command):
@@ -41,6 +60,7 @@ struct Reloader: Sendable {
             ])
             guard status == 0 else { throw AgentError(.reloadFailed, "\(command.joined(separator: " ")) exited \(status)") }
         }
+        return true
     }
 
     static func readPID(_ path: String) throws -> pid_t {
@@ -58,7 +78,8 @@ enum Spawn {
         try capture(arguments, environment: extra, captureOutput: false).status
     }
 
-    /// Runs and returns the exit status and, when `captureOutput`, what it wrote to standard output.
+    /// Runs and returns the exit status and, when `captureOutput`, what it wrote to standard output
+    /// (its standard error then goes to /dev/null).
     static func capture(_ arguments: [String], environment extra: [String: String] = [:], captureOutput: Bool = true) throws -> (status: Int32, output: String) {
         var environment = extra.map { "\($0.key)=\($0.value)" }
         var index = 0
@@ -82,6 +103,9 @@ enum Spawn {
             guard pipe(&pipeEnds) == 0 else { throw AgentError(.reloadFailed, "cannot make a pipe: \(String(cString: strerror(errno)))") }
             posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
             posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+            // A query's complaints ("System has not been booted with systemd" in a chroot) are
+            // not for the user: the caller reads the exit status and decides what to say.
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         }
         let result = posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp)
         if captureOutput { close(pipeEnds[1]) }

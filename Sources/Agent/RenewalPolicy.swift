@@ -68,6 +68,6 @@ extension RenewalCache {
         if now >= lifetime.end { return .due(reason: "past the renewal point of its lifetime (\(lifetime.end))") }
         guard let cache, cache.serial == leaf.serialNumber.description, cache.isFresh(now: now) else { return .askSigner }
         if now >= cache.renewAt { return .due(reason: "inside the renewal window (\(cache.source))") }
-        return .notDue(until: cache.renewAt)
+        return .notDue(until: min(cache.renewAt, lifetime.end))
     }
 }

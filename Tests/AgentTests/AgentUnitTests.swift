@@ -2,6 +2,7 @@
 import CertificateSupport
 import Crypto
 import Foundation
+import Logging
 import SignerProtocol
 import Testing
 import X509
@@ -108,5 +109,31 @@ struct AgentConfigurationTests {
         #expect { try AgentConfiguration(toml: text) } throws: { error in
             (error as? AgentError)?.code == .configuration && "\(error)".contains(key)
         }
+    }
+}
+
+/// A product that is not running has nothing to reload: that is not a failure (a first install
+/// runs `issue` before the product starts). A pidfile that says nothing useful is one.
+struct ReloaderTests {
+    let files = CertificateFiles(directory: "/nonexistent")
+
+    func failures(_ method: AgentConfiguration.ReloadMethod) -> [String] {
+        Reloader(methods: [method], files: files, logger: Logger(label: "test")).reload()
+    }
+
+    @Test func aProductThatIsNotRunningIsNotAFailure() throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("missing-\(UUID().uuidString).pid").path
+        #expect(failures(.signal(pidFile: missing, pid: nil, signal: SIGHUP)).isEmpty)
+        // A pid that no process has: the highest pid Linux hands out, plus one.
+        #expect(failures(.signal(pidFile: nil, pid: 4_194_305, signal: SIGHUP)).isEmpty)
+    }
+
+    @Test func aPidfileWithoutAPidAndAFailingCommandAreFailures() throws {
+        let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("garbage-\(UUID().uuidString).pid").path
+        try "not a pid\n".write(toFile: garbage, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: garbage) }
+        #expect(failures(.signal(pidFile: garbage, pid: nil, signal: SIGHUP)).count == 1)
+        #expect(failures(.exec(command: ["/bin/false"])).count == 1)
+        #expect(failures(.exec(command: ["/bin/true"])).isEmpty)
     }
 }
