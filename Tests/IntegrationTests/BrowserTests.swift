@@ -14,15 +14,9 @@ struct BrowserTests {
         let chromium = try Self.findChromium()
         let harness = try await SignerHarness()
         defer { harness.stop() }
-        let root = try await harness.issuingRootFile()
-        let agent = try AgentRunner(workDirectory: harness.workDirectory, signerPort: harness.baseURL.port!, caBundle: root)
-        let issued = try await agent.run(["issue", "--quiet"])
-        try #require(issued.status == 0, "\(issued.standardError)")
-        let demo = try ServerProcess(try builtExecutable("csrproxy-demo"), [
-            "--certificate", agent.path("fullchain.pem"), "--key", agent.path("key.pem"), "--listen", "127.0.0.1:0",
-        ])
+        let (agent, root) = try await AgentRunner.issued(by: harness)
+        let (demo, port) = try await startDemo(on: agent)
         defer { demo.stop() }
-        let port = Int(try await demo.waitForOutput(matching: #"https=127\.0\.0\.1:(\d+)"#))!
         let url = "https://\(SignerHarness.name):\(port)/"
 
         let trusting = try await Self.browserHome(in: harness.workDirectory, named: "trusting", trusting: root)

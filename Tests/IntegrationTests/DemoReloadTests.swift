@@ -93,19 +93,13 @@ struct DemoReloadTests {
     @Test func agentRenewalReloadsTheDemoWithoutAFailedRequest() async throws {
         let harness = try await SignerHarness()
         defer { harness.stop() }
-        let root = try await harness.issuingRootFile()
-        let agent = try AgentRunner(workDirectory: harness.workDirectory, signerPort: harness.baseURL.port!, caBundle: root)
-        let issued = try await agent.run(["issue", "--quiet"])
-        try #require(issued.status == 0, "\(issued.standardError)")
+        let (agent, root) = try await AgentRunner.issued(by: harness)
         let pidPath = harness.workDirectory.appendingPathComponent("demo.pid").path
         let configuration = try String(contentsOfFile: agent.configurationPath, encoding: .utf8)
         try (configuration + "\n[[reload]]\nmethod = \"signal\"\npidfile = \"\(pidPath)\"\n").write(toFile: agent.configurationPath, atomically: true, encoding: .utf8)
 
-        let demo = try ServerProcess(try builtExecutable("csrproxy-demo"), [
-            "--certificate", agent.path("fullchain.pem"), "--key", agent.path("key.pem"), "--listen", "127.0.0.1:0", "--pidfile", pidPath,
-        ])
+        let (demo, port) = try await startDemo(on: agent, extraArguments: ["--pidfile", pidPath])
         defer { demo.stop() }
-        let port = Int(try await demo.waitForOutput(matching: #"https=127\.0\.0\.1:(\d+)"#))!
         let name = SignerHarness.name
         let url = "https://\(name):\(port)/certificate.json"
         let trust = ["--cacert", root, "--resolve", "\(name):\(port):127.0.0.1"]

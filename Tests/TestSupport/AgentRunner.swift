@@ -35,3 +35,24 @@ public struct AgentRunner: Sendable {
 
     public func path(_ name: String) -> String { "\(directory)/\(name)" }
 }
+
+extension AgentRunner {
+    /// An agent set up against `harness` that has already run `issue`, with pebble's root (the
+    /// file its chain verifies against).
+    public static func issued(by harness: SignerHarness) async throws -> (agent: AgentRunner, pebbleRoot: String) {
+        let root = try await harness.issuingRootFile()
+        let agent = try AgentRunner(workDirectory: harness.workDirectory, signerPort: harness.baseURL.port!, caBundle: root)
+        let result = try await agent.run(["issue", "--quiet"])
+        guard result.status == 0 else { throw TestFailure("issue failed: \(result.standardError)") }
+        return (agent, root)
+    }
+}
+
+/// `csrproxy-demo` on a free loopback port, serving `agent`'s files; returns it and its port.
+public func startDemo(on agent: AgentRunner, extraArguments: [String] = [], environment: [String: String]? = nil) async throws -> (ServerProcess, port: Int) {
+    let demo = try ServerProcess(try builtExecutable("csrproxy-demo"), [
+        "--certificate", agent.path("fullchain.pem"), "--key", agent.path("key.pem"), "--listen", "127.0.0.1:0",
+    ] + extraArguments, environment: environment)
+    let port = Int(try await demo.waitForOutput(matching: #"https=127\.0\.0\.1:(\d+)"#))!
+    return (demo, port)
+}
