@@ -113,16 +113,14 @@ public struct Agent: Sendable {
             return try await issue(rotateKey: rotateKey)
         }
         if !force {
-            let state = AgentState.load(from: files)
-            var cache = readCache()
-            var decision = RenewalCache.decide(leaf: leaf, cache: cache, isFallback: state.isFallback, now: now)
+            var decision = localDecision(leaf: leaf, now: now)
             if decision == .askSigner {
-                cache = await refreshCache(leaf: leaf, now: now)
-                decision = RenewalCache.decide(leaf: leaf, cache: cache, isFallback: state.isFallback, now: now)
+                let cache = await refreshCache(leaf: leaf, now: now)
+                decision = RenewalCache.decide(leaf: leaf, cache: cache, isFallback: AgentState.load(from: files).isFallback, now: now)
             }
             switch decision {
             case .notDue(let until):
-                progress("not due; next renewal at \(until)")
+                progress(Self.notDueLine(until: until))
                 return nil
             case .due(let reason):
                 progress("renewing: \(reason)")
@@ -132,6 +130,23 @@ public struct Agent: Sendable {
         }
         return try await issue(rotateKey: rotateKey)
     }
+
+    /// `renew`'s answer when the installed files and the cached window alone say nothing is due:
+    /// reports it and returns true. False means `renew` has work to do or must ask the signer.
+    /// Synchronous and without network, so a caller can answer the timer's usual run before it
+    /// starts any task (the CLI does).
+    public func finishIfNotDue(now: Date = Date()) -> Bool {
+        guard let leaf = try? files.installedChain()?.first, case .notDue(let until) = localDecision(leaf: leaf, now: now) else { return false }
+        progress(Self.notDueLine(until: until))
+        return true
+    }
+
+    /// The decision from the installed certificate, its state and the cached window alone.
+    private func localDecision(leaf: Certificate, now: Date) -> RenewalDecision {
+        RenewalCache.decide(leaf: leaf, cache: readCache(), isFallback: AgentState.load(from: files).isFallback, now: now)
+    }
+
+    private static func notDueLine(until: Date) -> String { "not due; next renewal at \(until)" }
 
     /// Runs the reload methods; failures are returned (the files stay installed).
     func reload() -> [String] {

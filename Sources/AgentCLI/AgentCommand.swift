@@ -1,7 +1,6 @@
 import ArgumentParser
 
-/// `csrproxy-agent`: the product's half of CSRProxy.
-@main
+/// `csrproxy-agent`: the product's half of CSRProxy (started by `AgentMain`).
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "csrproxy-agent",

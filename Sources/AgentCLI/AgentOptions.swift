@@ -51,9 +51,15 @@ struct AgentOptions: ParsableArguments {
         return configuration
     }
 
+    /// The agent, with logging bootstrapped (once per process) to standard error.
     func makeAgent() throws -> Agent {
         let environment = ProcessInfo.processInfo.environment
         let logger = logging.bootstrap(label: "csrproxy.agent", defaultLevel: .warning, environment: environment)
+        return try makeAgent(logger: logger, environment: environment)
+    }
+
+    /// The agent with the logger given, logging left as it is.
+    func makeAgent(logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Agent {
         let quiet = self.quiet
         return Agent(configuration: try configuration(), environment: environment, logger: logger) { line in
             if !quiet { FileDescriptorOutput.standardOutput.write("csrproxy-agent: \(line)\n") }

@@ -1,5 +1,6 @@
 import Agent
 import ArgumentParser
+import Logging
 
 /// `csrproxy-agent renew`: what the systemd timer runs twice a day.
 struct RenewCommand: AsyncParsableCommand {
@@ -22,6 +23,17 @@ struct RenewCommand: AsyncParsableCommand {
 
     @Flag(help: "Make a new key (per-install mode: this changes the name).")
     var rotateKey = false
+
+    /// The timer's usual run, answered synchronously: true when nothing is due and the cached
+    /// window says so (the line is printed unless --quiet). False for anything else, which
+    /// `run()` then does in full, reporting errors there; so this logs nothing, bootstraps
+    /// nothing and keeps no error of its own.
+    func finishIfNotDue() -> Bool {
+        guard !force, !rotateKey,
+              let agent = try? options.makeAgent(logger: Logger(label: "csrproxy.agent", factory: { _ in SwiftLogNoOpLogHandler() }))
+        else { return false }
+        return agent.finishIfNotDue()
+    }
 
     func run() async throws {
         do {

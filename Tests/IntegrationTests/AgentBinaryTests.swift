@@ -75,6 +75,10 @@ struct AgentBinaryTests {
         let second = try await agent.run(["renew", "--quiet"])
         #expect(second.status == 0)
         #expect(second.standardOutput.isEmpty)
+        // Answered before any task starts (AgentMain), and still says so to a person.
+        let third = try await agent.run(["renew"])
+        #expect(third.status == 0, "\(third.standardError)")
+        #expect(third.standardOutput.contains("not due; next renewal at"), "\(third.standardOutput)")
         #expect(relay.connections == connections, "renew connected to the signer although nothing was due")
         #expect(try Self.snapshot(agent) == before)
     }

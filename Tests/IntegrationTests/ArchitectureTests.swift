@@ -27,7 +27,7 @@ struct ArchitectureTests {
         // The embeddable agent: no server stack (no Hummingbird, no DNS server, no ACME client).
         "Agent": ["SignerProtocol", "CertificateSupport", "Foundation", "Crypto", "X509", "SwiftASN1", "AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL", "Logging", "TOMLKit"],
         "CommandLineSupport": ["ArgumentParser", "Logging"],
-        "AgentCLI": ["Agent", "CertificateSupport", "CommandLineSupport", "ArgumentParser", "Foundation", "Logging"],
+        "AgentCLI": ["Agent", "CertificateSupport", "CommandLineSupport", "ArgumentParser", "Dispatch", "Foundation", "Logging"],
         "DemoCLI": ["ReloadableTLS", "SystemdSupport", "CommandLineSupport", "Hummingbird", "ArgumentParser", "Foundation", "Logging", "ServiceLifecycle", "UnixSignals", "X509", "NIOCore"],
         "SignerCLI": ["DNSCodec", "DNSServer", "Signer", "CommandLineSupport", "Foundation", "Hummingbird", "ArgumentParser", "Logging", "ServiceLifecycle", "NIOCore", "NIOPosix"],
     ]
