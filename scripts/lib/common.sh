@@ -41,3 +41,10 @@ while True:
         t.close(); u.close()
 PY
 }
+
+# How release binaries are built: the Swift standard library linked in, and every function in a
+# section of its own (Swift and C alike), so the linker drops what nothing calls and can lay the
+# agent's code out in the order packaging/csrproxy-agent.link-order gives (scripts/make-agent-order).
+# SwiftPM does not recompile a dependency when only -Xfrontend flags change: a release build
+# directory made before these flags must be removed (scripts/lib/link-order.py says so).
+RELEASE_BUILD_FLAGS=(-c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections)
