@@ -45,6 +45,24 @@ PY
 # How release binaries are built: the Swift standard library linked in, and every function in a
 # section of its own (Swift and C alike), so the linker drops what nothing calls and can lay the
 # agent's code out in the order packaging/csrproxy-agent.link-order gives (scripts/make-agent-order).
-# SwiftPM does not recompile a dependency when only -Xfrontend flags change: a release build
-# directory made before these flags must be removed (scripts/lib/link-order.py says so).
+# Every release build in scripts/ uses them, so the one release directory is built one way.
 RELEASE_BUILD_FLAGS=(-c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections)
+
+# check_function_sections BIN_DIRECTORY: fails when a Swift object there holds its code whole.
+# SwiftPM does not recompile a module when only -Xfrontend flags change, so objects built before
+# RELEASE_BUILD_FLAGS (or by a plain `swift build -c release`) stay, and the agent would link
+# without its layout, silently. The fix is to remove BIN_DIRECTORY and build again.
+check_function_sections() {
+    python3 - "$1" <<'PY'
+import pathlib, re, subprocess, sys
+whole = []
+for obj in sorted(pathlib.Path(sys.argv[1]).glob("*.build/*.swift.o")):
+    sections = subprocess.run(["readelf", "-SW", str(obj)], capture_output=True, text=True).stdout
+    match = re.search(r"\] \.text\s+PROGBITS\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)", sections)
+    if match and int(match.group(1), 16) > 0:
+        whole.append(obj)
+if whole:
+    sys.exit(f"error: {len(whole)} Swift objects in {sys.argv[1]} were built without -function-sections "
+             f"(e.g. {whole[0].name}); remove {sys.argv[1]} and build again")
+PY
+}
