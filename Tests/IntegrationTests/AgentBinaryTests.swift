@@ -104,8 +104,11 @@ struct AgentBinaryTests {
         let after = try Self.snapshot(agent)
         #expect(after["key.pem"] == before["key.pem"])
         #expect(after["cert.pem"] != before["cert.pem"])
-        try await Task.sleep(for: .milliseconds(300))
-        #expect((try? String(contentsOfFile: marker, encoding: .utf8))?.components(separatedBy: "reloaded").count ?? 0 >= 3, "the product was not signalled on issue and renew")
+        // The product writes the line when its trap runs: wait for it rather than guess how long.
+        let reloads = { ((try? String(contentsOfFile: marker, encoding: .utf8))?.components(separatedBy: "reloaded").count ?? 1) - 1 }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while reloads() < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(reloads() >= 2, "the product was not signalled on issue and renew")
 
         let rotated = try await agent.run(["renew", "--force", "--rotate-key"])
         #expect(rotated.status == 0, "\(rotated.standardError)")

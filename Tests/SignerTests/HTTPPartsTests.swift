@@ -44,9 +44,12 @@ struct LabelTests {
 }
 
 struct IssuanceGateTests {
-    @Test func capacityIsRespectedAndWaitersAreServedInOrder() async throws {
+    @Test(.timeLimit(.minutes(1))) func capacityIsRespectedAndWaitersAreServedInOrder() async throws {
         let gate = InProcessIssuanceGate()
         let recorder = Recorder()
+        // Each holder keeps its permit until the test releases it: no sleeps to race against a
+        // busy machine, so the counts below are exact.
+        let releases = (0..<12).map { _ in AsyncStream.makeStream(of: Void.self) }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<12 {
@@ -54,11 +57,21 @@ struct IssuanceGateTests {
                     try await gate.withPermits(for: ["name:a"], capacity: 3) {
                         recorder.order.withLock { $0.append(index) }
                         recorder.peak.withLock { $0.current += 1; $0.peak = max($0.peak, $0.current) }
-                        try await Task.sleep(for: .milliseconds(20))
+                        for await _ in releases[index].stream { break }
                         recorder.peak.withLock { $0.current -= 1 }
                     }
                 }
-                try await Task.sleep(for: .milliseconds(2))  // arrive in index order
+                // The next one arrives only once this one holds a permit or waits in line.
+                while gate.occupancy(of: "name:a").inUse + gate.occupancy(of: "name:a").waiting <= index {
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+            }
+            #expect(gate.occupancy(of: "name:a") == (3, 9))
+            #expect(recorder.order.withLock { $0 } == [0, 1, 2])
+            // One release frees one permit, so exactly one waiter gets in before the next release.
+            for index in 0..<12 {
+                releases[index].continuation.yield()
+                while recorder.order.withLock({ $0.count }) < min(12, index + 4) { try await Task.sleep(for: .milliseconds(1)) }
             }
             try await group.waitForAll()
         }
