@@ -34,16 +34,6 @@ def text_sections(link_map):
     return sorted(s for s in sections if s[0] > 0 and s[1] > 0)
 
 
-def check_split(sections):
-    """Every Swift object built here must have its functions in sections of their own, or the
-    order cannot move them. SwiftPM does not recompile a dependency when only -Xfrontend flags
-    change, so a build directory made before RELEASE_BUILD_FLAGS keeps whole-object code."""
-    whole = [s[3] for s in sections if s[2] == ".text" and s[3].endswith(".swift.o") and "(" not in s[3]]
-    if whole:
-        sys.exit(f"link-order.py: {len(whole)} Swift objects were built without -function-sections, "
-                 f"e.g. {whole[0]}; remove that build directory's release/ and build again")
-
-
 def executed_instructions(profile, binary_name):
     """Addresses executed in the binary, in the order the profile first lists them, and the lowest
     address seen per function name (to find where the binary was loaded)."""
@@ -79,7 +69,6 @@ def executed_instructions(profile, binary_name):
 def main():
     profile, binary, link_map = sys.argv[1:4]
     sections = text_sections(link_map)
-    check_split(sections)
     starts = [s[0] for s in sections]
     symbols = {}
     for line in subprocess.run(["nm", binary], capture_output=True, text=True, check=True).stdout.splitlines():
