@@ -14,17 +14,21 @@ import X509
 public struct Agent: Sendable {
     public let configuration: AgentConfiguration
     public let files: CertificateFiles
+    let product: ProductAccount
     let environment: [String: String]
     let logger: Logger
     /// Short lines for a person watching (`generating key`, `requesting`...); the CLI prints them.
     let progress: @Sendable (String) -> Void
 
+    /// Who the product is; throws `configuration` when `owner` or `group` names no account.
     public init(
         configuration: AgentConfiguration, environment: [String: String], logger: Logger,
         progress: @escaping @Sendable (String) -> Void = { _ in }
-    ) {
+    ) throws {
         self.configuration = configuration
-        self.files = CertificateFiles(directory: configuration.directory)
+        let product = try ProductAccount(user: configuration.owner, group: configuration.group)
+        self.product = product
+        self.files = CertificateFiles(directory: configuration.directory, productGroup: product.gid, productUser: product.uid)
         self.environment = environment
         self.logger = logger
         self.progress = progress
@@ -48,6 +52,7 @@ public struct Agent: Sendable {
     /// Gets a certificate for the installed key (made now if there is none, or when `rotateKey`),
     /// checks it, installs it and reloads the product. Existing files are untouched on failure.
     public func issue(rotateKey: Bool = false) async throws -> Outcome {
+        try files.migrateEarlierLayout()
         var state = AgentState.load(from: files)
         state.lastAttempt = Date()
         do {
@@ -65,7 +70,6 @@ public struct Agent: Sendable {
     }
 
     private func obtainAndInstall(rotateKey: Bool) async throws -> Outcome {
-        let owner = try configuration.owner == nil && configuration.group == nil ? nil : FileOwner(user: configuration.owner, group: configuration.group)
         let key: Certificate.PrivateKey
         if !rotateKey, let installed = try files.installedKey() {
             key = installed
@@ -74,7 +78,7 @@ public struct Agent: Sendable {
         } else {
             progress("generating the key (\(configuration.keyType))")
             key = try configuration.keyType.generate()
-            try files.storePendingKey(key, owner: owner)
+            try files.storePendingKey(key)
         }
         let names = names(for: key)
         if rotateKey, configuration.naming == .perInstall {
@@ -95,7 +99,7 @@ public struct Agent: Sendable {
         let roots = try AnswerCheck.loadRoots(extraBundle: configuration.extraTrustBundle)
         let chain = try await AnswerCheck(roots: roots).check(pem: pem, key: key, names: names)
         progress("installing into \(files.directory)")
-        try files.install(key: key, chain: chain, owner: owner)
+        try files.install(key: key, chain: chain)
         logger.info("certificate installed", metadata: [
             "agent.cert.names": "\(names.joined(separator: ","))",
             "agent.cert.not_after": "\(chain[0].notValidAfter)",
@@ -108,6 +112,7 @@ public struct Agent: Sendable {
     /// Renews when due (see `RenewalCache`); returns nil when it was not due. Touches no network
     /// while the cached window is fresh and not reached.
     public func renew(force: Bool = false, rotateKey: Bool = false, now: Date = Date()) async throws -> Outcome? {
+        try files.migrateEarlierLayout()
         guard let leaf = try files.installedChain()?.first else {
             progress("no certificate installed yet; issuing one")
             return try await issue(rotateKey: rotateKey)
@@ -152,11 +157,11 @@ public struct Agent: Sendable {
     func reload() -> [String] {
         guard !configuration.reloads.isEmpty else { return [] }
         progress("reloading the product")
-        return Reloader(methods: configuration.reloads, files: files, logger: logger).reload()
+        return Reloader(methods: configuration.reloads, files: files, product: product, logger: logger).reload()
     }
 
-    private func readCache() -> RenewalCache? {
-        guard let bytes = try? readFile(files.renewalCachePath) else { return nil }
+    func readCache() -> RenewalCache? {
+        guard let bytes = files.readStateFile(RenewalCache.fileName) else { return nil }
         return try? JSONDecoder.agent.decode(RenewalCache.self, from: Data(bytes))
     }
 
@@ -164,19 +169,23 @@ public struct Agent: Sendable {
     /// signer cannot answer (and caches that too, so an unreachable signer is not asked every run).
     private func refreshCache(leaf: Certificate, now: Date) async -> RenewalCache {
         var cache = RenewalCache(computedFor: leaf, now: now)
-        var client: SignerClient?
         do {
             var serializer = DER.Serializer()
             try serializer.serialize(leaf)
-            client = try SignerClient(configuration: configuration, environment: environment, logger: logger)
-            let window = try await client!.renewalInfo(certificateDER: serializer.serializedBytes, deadline: .now + .seconds(30))
-            cache = try RenewalCache(serial: leaf.serialNumber.description, window: window, fetchedAt: now)
+            let client = try SignerClient(configuration: configuration, environment: environment, logger: logger)
+            do {
+                let window = try await client.renewalInfo(certificateDER: serializer.serializedBytes, deadline: .now + .seconds(30))
+                cache = try RenewalCache(serial: leaf.serialNumber.description, window: window, fetchedAt: now)
+            } catch {
+                await client.shutdown()
+                throw error
+            }
+            await client.shutdown()
         } catch {
             logger.info("renewal window from the signer unavailable; using the certificate's lifetime", metadata: ["error": "\(error)"])
         }
-        await client?.shutdown()
         if let bytes = try? JSONEncoder.agent.encode(cache) {
-            try? files.writeSideFile(Array(bytes), to: files.renewalCachePath, owner: nil)
+            try? files.writeStateFile(Array(bytes), to: RenewalCache.fileName)
         }
         return cache
     }

@@ -33,6 +33,7 @@ struct AgentConfigurationFile: Decodable {
         var signal: String?
         var unit: String?
         var command: [String]?
+        var timeout_seconds: Int?
     }
 }
 
@@ -55,9 +56,20 @@ extension AgentConfiguration {
         try self.init(file: file)
     }
 
+    /// Reads the file through a checked path: the agent runs as root and does what this file
+    /// says (where to write, whom to signal, what to run), so only root may be able to change it.
     public init(contentsOfFile path: String) throws {
-        guard let bytes = try? SecureFile.read(path) else {
-            throw AgentError(.configuration, "cannot read the configuration \(path); pass --config or create it (see packaging/agent.example.toml)")
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        let bytes: [UInt8]
+        do {
+            guard let read = try CheckedPath.read(absolute, limit: 256 * 1024, check: { info in
+                guard info.st_mode & 0o022 == 0 else { throw FileRefusal.unsafe("\(absolute) is writable by others; run chmod go-w \(absolute)") }
+            }) else {
+                throw AgentError(.configuration, "cannot read the configuration \(path); pass --config or create it (see packaging/agent.example.toml)")
+            }
+            bytes = read
+        } catch let error as AgentError where error.code == .unsafeFile {
+            throw AgentError(.configuration, "the configuration \(path): \(error.message)")
         }
         do {
             try self.init(toml: String(decoding: bytes, as: UTF8.self))
@@ -67,9 +79,8 @@ extension AgentConfiguration {
     }
 
     init(file: AgentConfigurationFile) throws {
-        guard let urlText = file.signer_url, let url = URL(string: urlText), ["https", "http"].contains(url.scheme ?? ""), url.host != nil else {
-            throw AgentError(.configuration, "signer_url must be the signer's https:// URL (got \(file.signer_url.map { "\"\($0)\"" } ?? "nothing"))")
-        }
+        guard let urlText = file.signer_url else { throw AgentError(.configuration, "signer_url must be the signer's https:// URL (got nothing)") }
+        let url = try Self.signerURL(urlText)
         guard let name = file.name?.lowercased(), !name.isEmpty, name.firstIndex(of: "*") == nil, name.firstIndex(of: ".") != nil else {
             throw AgentError(.configuration, "name must be the well-known name, e.g. go.eval.example.com")
         }
@@ -102,13 +113,20 @@ extension AgentConfiguration {
         switch reload.method {
         case "signal":
             guard reload.pidfile != nil || reload.pid != nil else { throw AgentError(.configuration, "\(place).method = \"signal\" needs pidfile or pid") }
-            return .signal(pidFile: reload.pidfile, pid: reload.pid.map(Int32.init), signal: try signalNumber(reload.signal ?? "HUP", place: place))
+            if let pid = reload.pid, !PIDRange.contains(pid) {
+                throw AgentError(.configuration, "\(place).pid must be a process id from 2 to \(PIDRange.maximum) (got \(pid))")
+            }
+            if let pidFile = reload.pidfile, !pidFile.hasPrefix("/") { throw AgentError(.configuration, "\(place).pidfile must be an absolute path (got \"\(pidFile)\")") }
+            if let unit = reload.unit, unit.isEmpty || unit.contains("/") { throw AgentError(.configuration, "\(place).unit must be a unit name such as acme-ui.service") }
+            return .signal(pidFile: reload.pidfile, pid: reload.pid.map { Int32($0) }, signal: try signalNumber(reload.signal ?? "HUP", place: place), unit: reload.unit)
         case "systemd":
             guard let unit = reload.unit, !unit.isEmpty else { throw AgentError(.configuration, "\(place).method = \"systemd\" needs unit") }
             return .systemd(unit: unit)
         case "exec":
             guard let command = reload.command, !command.isEmpty else { throw AgentError(.configuration, "\(place).method = \"exec\" needs command = [\"program\", \"arg\"...]") }
-            return .exec(command: command)
+            let seconds = reload.timeout_seconds ?? 60
+            guard (1...600).contains(seconds) else { throw AgentError(.configuration, "\(place).timeout_seconds must be 1-600 (got \(seconds))") }
+            return .exec(command: command, timeLimit: .seconds(seconds))
         default:
             throw AgentError(.configuration, "\(place).method must be \"signal\", \"systemd\" or \"exec\" (got \"\(reload.method)\")")
         }

@@ -8,7 +8,7 @@ import SignerProtocol
 
 /// Everything the agent runs on: the file (`/etc/csrproxy/agent.toml`), then flags over it.
 public struct AgentConfiguration: Sendable {
-    /// The signer's base URL, e.g. `https://signer.eval.example.com:8443`.
+    /// The signer's base URL, e.g. `https://signer.eval.example.com:8443`; `http://` only on loopback.
     public var signerURL: URL
     /// The well-known name; in per-install mode the certificate is for `<label>.<name>`.
     public var name: String
@@ -37,18 +37,20 @@ public struct AgentConfiguration: Sendable {
 
     /// How the product learns that new files are in place.
     public enum ReloadMethod: Sendable, Equatable, CustomStringConvertible {
-        /// Send `signal` to the process in `pidFile` (or `pid`).
-        case signal(pidFile: String?, pid: Int32?, signal: Int32)
+        /// Send `signal` to the process in `pidFile` (or `pid`), checked (see `SignalTarget`):
+        /// when `unit` is set, the process must be in that unit's cgroup.
+        case signal(pidFile: String?, pid: Int32?, signal: Int32, unit: String? = nil)
         /// `systemctl try-reload-or-restart UNIT`.
         case systemd(unit: String)
-        /// Run a command with the file paths in its environment.
-        case exec(command: [String])
+        /// Run a command as the product's user, with the file paths in its environment, stopped
+        /// after `timeLimit`.
+        case exec(command: [String], timeLimit: Duration = .seconds(60))
 
         public var description: String {
             switch self {
-            case .signal(let pidFile, let pid, let signal): "signal \(signal) to \(pidFile ?? pid.map(String.init) ?? "?")"
+            case .signal(let pidFile, let pid, let signal, _): "signal \(signal) to \(pidFile ?? pid.map(String.init) ?? "?")"
             case .systemd(let unit): "systemctl try-reload-or-restart \(unit)"
-            case .exec(let command): "exec \(command.joined(separator: " "))"
+            case .exec(let command, _): "exec \(command.joined(separator: " "))"
             }
         }
     }
@@ -72,5 +74,29 @@ public struct AgentConfiguration: Sendable {
         self.extraTrustBundle = extraTrustBundle
         self.deadline = deadline
         self.product = product
+    }
+}
+
+extension AgentConfiguration {
+    /// The signer's URL, checked: `https://` with a host, or `http://` to a loopback address only
+    /// (a test signer on this machine): anything else would send the CSR and trust the answer
+    /// over a network anyone on the path can change.
+    public static func signerURL(_ text: String) throws -> URL {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
+            throw AgentError(.configuration, "signer_url must be the signer's https:// URL (got \"\(text)\")")
+        }
+        switch scheme {
+        case "https": return url
+        case "http" where isLoopback(host): return url
+        case "http": throw AgentError(.configuration, "signer_url \(text) is http://, which is allowed for loopback only; use https://")
+        default: throw AgentError(.configuration, "signer_url must be the signer's https:// URL (got \"\(text)\")")
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if bare.lowercased() == "localhost" || bare == "::1" { return true }
+        let octets = bare.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { Int($0).map { (0...255).contains($0) } ?? false }
     }
 }

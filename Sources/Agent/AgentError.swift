@@ -22,6 +22,9 @@ public struct AgentError: Error, Sendable, CustomStringConvertible {
         public static let cannotWrite = Code("cannotWrite")
         /// The key on disk is unsafe (readable by others) or unreadable.
         public static let insecureKey = Code("insecureKey")
+        /// A file or directory the agent would use is a link, a FIFO, a hard link, too large, or
+        /// belongs to or is writable by someone else: refused, never followed.
+        public static let unsafeFile = Code("unsafeFile")
         /// The signer's answer is not a valid certificate for our key and names.
         public static let badAnswer = Code("badAnswer")
         /// The certificate was installed but a reload method failed.

@@ -4,7 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// What the agent remembers between runs, beside the certificates (`state.json`): the last
+/// What the agent remembers between runs, in `state/state.json`: the last
 /// outcome for `status`, and whether the installed certificate is the self-signed fallback.
 struct AgentState: Codable, Sendable {
     var lastAttempt: Date?
@@ -12,13 +12,15 @@ struct AgentState: Codable, Sendable {
     var lastError: String?
     var isFallback = false
 
+    static let fileName = "state.json"
+
     static func load(from files: CertificateFiles) -> AgentState {
-        guard let bytes = try? readFile(files.statePath) else { return AgentState() }
+        guard let bytes = files.readStateFile(fileName) else { return AgentState() }
         return (try? JSONDecoder.agent.decode(AgentState.self, from: Data(bytes))) ?? AgentState()
     }
 
     func save(to files: CertificateFiles) throws {
-        try files.writeSideFile(Array(try JSONEncoder.agent.encode(self)), to: files.statePath, owner: nil)
+        try files.writeStateFile(Array(try JSONEncoder.agent.encode(self)), to: Self.fileName)
     }
 }
 

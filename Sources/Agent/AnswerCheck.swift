@@ -13,12 +13,16 @@ struct AnswerCheck: Sendable {
     /// Roots the chain must lead to: the system store plus the configured bundle.
     let roots: [Certificate]
 
-    /// Reads the system trust store (Debian's ca-certificates bundle) and the extra bundle.
+    /// At most this many certificates in an answer: a leaf and its intermediates, never a store.
+    static let chainLimit = 8
+
+    /// Reads the system trust store (Debian's ca-certificates bundle) and the extra bundle, both
+    /// through checked paths (root's files, no link followed past a root-owned one, bounded).
     static func loadRoots(extraBundle: String?) throws -> [Certificate] {
         var roots: [Certificate] = []
         for path in ["/etc/ssl/certs/ca-certificates.crt"] + (extraBundle.map { [$0] } ?? []) {
-            guard let bytes = try? readFile(path) else {
-                if path == extraBundle { throw AgentError(.configuration, "cannot read the CA bundle \(path) (ca_bundle)") }
+            guard let bytes = try? CheckedPath.read(path, limit: 8 << 20) else {
+                if path == extraBundle { throw AgentError(.configuration, "cannot read the CA bundle \(path) (ca_bundle): it must be a file root owns, outside anything others can write") }
                 continue
             }
             let documents = (try? PEMDocument.parseMultiple(pemString: String(decoding: bytes, as: UTF8.self))) ?? []
@@ -36,15 +40,19 @@ struct AnswerCheck: Sendable {
             throw AgentError(.badAnswer, "the signer's answer is not a PEM certificate chain: \(error)")
         }
         guard let leaf = chain.first else { throw AgentError(.badAnswer, "the signer's answer holds no certificate") }
+        guard chain.count <= Self.chainLimit else { throw AgentError(.badAnswer, "the signer's answer holds \(chain.count) certificates, more than the \(Self.chainLimit) a chain may have") }
         guard leaf.publicKey == key.publicKey else {
             throw AgentError(.badAnswer, "the certificate the signer sent is for another key")
         }
-        let certified = Set(((try? leaf.extensions.subjectAlternativeNames) ?? nil).map { $0.compactMap { name -> String? in
-            if case .dnsName(let dns) = name { return dns.lowercased() }
-            return nil
-        } } ?? [])
-        guard certified == Set(names.map { $0.lowercased() }) else {
-            throw AgentError(.badAnswer, "the certificate is for \(certified.sorted().joined(separator: ", ")), not \(names.joined(separator: ", "))")
+        // Exactly the names asked for: one more would be a name this machine never asked to serve.
+        let certified: [String]
+        do {
+            certified = try leaf.certifiedDNSNames().map { $0.lowercased() }
+        } catch {
+            throw AgentError(.badAnswer, "the certificate's names do not parse: \(error)")
+        }
+        guard certified.count == Set(certified).count, Set(certified) == Set(names.map { $0.lowercased() }) else {
+            throw AgentError(.badAnswer, "the certificate is for \(TerminalText.clean(certified.sorted().joined(separator: ", "), limit: 200)), not \(names.joined(separator: ", "))")
         }
         guard leaf.notValidBefore <= now.addingTimeInterval(300), now < leaf.notValidAfter else {
             throw AgentError(.badAnswer, "the certificate is not valid now (\(leaf.notValidBefore) to \(leaf.notValidAfter)); check the clock")
@@ -56,9 +64,4 @@ struct AnswerCheck: Sendable {
         }
         return chain
     }
-}
-
-/// Reads a whole file without Foundation's file APIs.
-func readFile(_ path: String) throws -> [UInt8] {
-    try SecureFile.read(path)
 }

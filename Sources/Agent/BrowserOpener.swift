@@ -28,7 +28,7 @@ public struct BrowserOpener: Sendable {
         if let user = session.user {
             command = ["runuser", "-u", user, "--", "env"] + assignments + command
         }
-        guard let status = try? Spawn.run(command, environment: session.user == nil ? session.variables : [:]), status == 0 else {
+        guard let status = try? Spawn.run(command, environment: .inherited(adding: session.user == nil ? session.variables : [:])), status == 0 else {
             return "could not start a browser (xdg-open); open \(url) by hand"
         }
         return "opened \(url) in \(session.user.map { "\($0)'s" } ?? "the") browser"

@@ -11,68 +11,119 @@ import SwiftASN1
 import X509
 
 /// The agent's directory, laid out so a product always reads a key and a certificate that
-/// belong together, whenever the agent is stopped (certbot's archive/live idea):
+/// belong together whenever the agent is stopped (certbot's archive/live idea), and so that the
+/// product's user cannot steer the agent, which runs as root:
 ///
-///     key.pem, cert.pem, chain.pem, fullchain.pem   -> live/<same name>   (stable paths for products)
-///     live                                          -> archive/<version>  (swapped by one rename)
-///     archive/<version>/{key,cert,chain,fullchain}.pem                    (written, fsynced, never changed)
-///     pending-key.pem                               a key made for a request not answered yet
-///     renewal-info.json, state.json                 the renewal window cache, the last outcome
+///     key.pem, cert.pem, chain.pem, fullchain.pem  -> live/<same name>  (stable paths for products)
+///     live                                         -> archive/<version> (swapped by one rename)
+///     archive/<version>/{key,cert,chain,fullchain}.pem                  (written once, never changed)
+///     state/{pending-key.pem,renewal-info.json,state.json}  root only, 0700: the agent's own
 ///
-/// Every file is written with `SecureFile` (temporary file, fsync, rename, fsync directory);
-/// the directory is 0700, keys 0600.
+/// Everything belongs to root. With a product group (`group`, or `owner`'s group) directories
+/// are 0750 root:GROUP and the key 0640 root:GROUP, so the product reads through its group and
+/// writes nothing; without one, 0700 and 0600. Every access goes through `CheckedDirectory`.
 public struct CertificateFiles: Sendable {
     public let directory: String
+    /// The group whose members (the product) may read the files; nil: root only.
+    let productGroup: gid_t?
+    /// The product's user, which owned the whole directory in the layout before this one.
+    let productUser: uid_t?
 
     public static let stableNames = ["key.pem", "cert.pem", "chain.pem", "fullchain.pem"]
+    /// Bounds for what is read back: a PEM key or chain is a few KiB.
+    static let fileLimit = 256 * 1024
 
-    public init(directory: String) {
+    public init(directory: String, productGroup: gid_t? = nil, productUser: uid_t? = nil) {
         self.directory = directory
+        self.productGroup = productGroup
+        self.productUser = productUser
     }
 
     public var keyPath: String { "\(directory)/key.pem" }
     public var certificatePath: String { "\(directory)/cert.pem" }
     public var chainPath: String { "\(directory)/chain.pem" }
     public var fullChainPath: String { "\(directory)/fullchain.pem" }
-    var pendingKeyPath: String { "\(directory)/pending-key.pem" }
-    var renewalCachePath: String { "\(directory)/renewal-info.json" }
-    var statePath: String { "\(directory)/state.json" }
+
+    var directoryMode: mode_t { productGroup == nil ? 0o700 : 0o750 }
+    var keyMode: mode_t { productGroup == nil ? 0o600 : 0o640 }
+
+    // MARK: Opening
+
+    /// The top directory, checked; nil when absent. With `prepare` it is made when absent, an
+    /// earlier layout is taken over (see `CertificateFiles+Migration`), and modes are corrected.
+    func top(prepare: Bool) throws -> CheckedDirectory? {
+        guard let (parent, name) = try CheckedPath.parent(of: directory, createMissing: prepare), !name.isEmpty else { return nil }
+        if let info = try parent.entry(name), !CheckedDirectory.isTrusted(owner: info.st_uid), info.st_mode & S_IFMT == S_IFDIR,
+           let productUser, info.st_uid == productUser {
+            guard prepare else {
+                throw FileRefusal.unsafe("\(directory) still has the layout of an earlier version, owned by the product's user; `csrproxy-agent renew` (as root) moves it to the new one")
+            }
+            return try takeOver(name, in: parent, from: productUser)
+        }
+        return try parent.subdirectory(name, create: prepare, mode: prepare ? directoryMode : nil, group: prepare ? productGroup : nil)
+    }
+
+    /// Moves an install of the earlier layout to this one now, if there is one.
+    func migrateEarlierLayout() throws {
+        _ = try top(prepare: CheckedPath.exists(directory))
+    }
+
+    /// The agent's private directory, made when absent.
+    func stateDirectory(in top: CheckedDirectory) throws -> CheckedDirectory {
+        guard let state = try top.subdirectory("state", create: true, mode: 0o700) else { throw FileRefusal.unsafe("\(directory)/state cannot be made") }
+        return state
+    }
+
+    /// The version `live` points at; nil when nothing is installed.
+    func installedVersion() throws -> CheckedDirectory? {
+        guard let top = try top(prepare: false), let live = try top.readLink("live") else { return nil }
+        guard live.hasPrefix("archive/"), let version = Optional(String(live.dropFirst("archive/".count))), Self.isVersionName(version) else {
+            throw FileRefusal.unsafe("\(directory)/live points at \(live), not at archive/<version>")
+        }
+        return try top.subdirectory("archive")?.subdirectory(version)
+    }
 
     // MARK: Reading
 
     /// The installed key, or nil when none is installed. A key others can read is refused.
     public func installedKey() throws -> Certificate.PrivateKey? {
-        try readKey(at: keyPath)
+        guard let version = try installedVersion() else { return nil }
+        return try readKey("key.pem", in: version)
     }
 
     /// The key waiting for its first certificate, if an earlier request was not answered.
     func pendingKey() throws -> Certificate.PrivateKey? {
-        try readKey(at: pendingKeyPath)
+        guard let top = try top(prepare: false), let state = try top.subdirectory("state") else { return nil }
+        return try readKey("pending-key.pem", in: state)
     }
 
     /// The installed chain, leaf first, or nil when none is installed.
     public func installedChain() throws -> [Certificate]? {
-        guard SecureFile.permissions(of: fullChainPath) != nil else { return nil }
-        let text: String
+        guard let version = try installedVersion(), let bytes = try version.read("fullchain.pem", limit: Self.fileLimit) else { return nil }
         do {
-            text = String(decoding: try SecureFile.read(fullChainPath), as: UTF8.self)
+            return try PEMDocument.parseMultiple(pemString: String(decoding: bytes, as: UTF8.self)).map { try Certificate(pemDocument: $0) }
         } catch {
-            throw AgentError(.cannotWrite, "cannot read \(fullChainPath): \(error)")
-        }
-        do {
-            return try PEMDocument.parseMultiple(pemString: text).map { try Certificate(pemDocument: $0) }
-        } catch {
-            throw AgentError(.badAnswer, "\(fullChainPath) does not parse: \(error)")
+            throw AgentError(.badAnswer, "\(version.path)/fullchain.pem does not parse: \(error)")
         }
     }
 
-    private func readKey(at path: String) throws -> Certificate.PrivateKey? {
-        guard let mode = SecureFile.permissions(of: path) else { return nil }
-        guard mode & 0o077 == 0 else {
-            throw AgentError(.insecureKey, "the key \(path) is readable by others (mode \(String(mode, radix: 8))); run chmod 600 \(path), or remove it to make a new key")
-        }
+    /// One of the agent's own small files in `state/` (the renewal cache, the state); nil when absent or unusable.
+    func readStateFile(_ name: String) -> [UInt8]? {
+        guard let top = try? top(prepare: false), let state = try? top.subdirectory("state") else { return nil }
+        return try? state.read(name, limit: 64 * 1024)
+    }
+
+    private func readKey(_ name: String, in directory: CheckedDirectory) throws -> Certificate.PrivateKey? {
+        let path = "\(directory.path)/\(name)"
+        guard let bytes = try directory.read(name, limit: Self.fileLimit, check: { info in
+            let mode = info.st_mode & 0o777
+            let groupMayRead = productGroup.map { info.st_gid == $0 } ?? false
+            guard mode & 0o077 == 0 || (groupMayRead && mode & 0o037 == 0) else {
+                throw AgentError(.insecureKey, "the key \(path) is readable by others (mode \(String(mode, radix: 8)), group \(info.st_gid)); run chmod 600 \(path), or remove it to make a new key")
+            }
+        }) else { return nil }
         do {
-            return try Certificate.PrivateKey(pemEncoded: String(decoding: try SecureFile.read(path), as: UTF8.self))
+            return try Certificate.PrivateKey(pemEncoded: String(decoding: bytes, as: UTF8.self))
         } catch {
             throw AgentError(.insecureKey, "the key \(path) cannot be read (\(error)); remove it to make a new key")
         }
@@ -81,132 +132,64 @@ public struct CertificateFiles: Sendable {
     // MARK: Writing
 
     /// Keeps a new key before it is sent for (so a retried `issue` asks for the same name).
-    func storePendingKey(_ key: Certificate.PrivateKey, owner: FileOwner?) throws {
-        try write(try key.serializeAsPEM().pemString + "\n", to: pendingKeyPath, mode: 0o600, owner: owner)
+    func storePendingKey(_ key: Certificate.PrivateKey) throws {
+        guard let top = try top(prepare: true) else { throw FileRefusal.unsafe("\(directory) cannot be made") }
+        try stateDirectory(in: top).write(Array((try key.serializeAsPEM().pemString + "\n").utf8), to: "pending-key.pem", mode: 0o600)
+    }
+
+    /// Writes one of the agent's own small files in `state/`, 0600 root.
+    func writeStateFile(_ bytes: [UInt8], to name: String) throws {
+        guard let top = try top(prepare: true) else { throw FileRefusal.unsafe("\(directory) cannot be made") }
+        try stateDirectory(in: top).write(bytes, to: name, mode: 0o600)
     }
 
     /// Installs key and chain as a new version, then points `live` at it with one rename.
     /// The previous version is kept; older ones are removed.
-    public func install(key: Certificate.PrivateKey, chain: [Certificate], owner: FileOwner?) throws {
-        try createDirectory(directory, owner: owner)
-        try createDirectory("\(directory)/archive", owner: owner)
-        let version = "\(Int(Date().timeIntervalSince1970 * 1000))-\(chain[0].serialNumber.description.replacing(":", with: "").prefix(16))"
-        let versionDirectory = "\(directory)/archive/\(version)"
-        try createDirectory(versionDirectory, owner: owner)
+    public func install(key: Certificate.PrivateKey, chain: [Certificate]) throws {
+        guard let top = try top(prepare: true),
+              let archive = try top.subdirectory("archive", create: true, mode: directoryMode, group: productGroup)
+        else { throw FileRefusal.unsafe("\(directory) cannot be made") }
+        let serial = chain[0].serialNumber.description.filter { $0.isHexDigit }.prefix(16)
+        let version = "\(Int(Date().timeIntervalSince1970 * 1000))-\(serial)"
+        guard let target = try archive.subdirectory(version, create: true, mode: directoryMode, group: productGroup) else {
+            throw FileRefusal.unsafe("\(archive.path)/\(version) cannot be made")
+        }
         let pem = try chain.map { try $0.serializeAsPEM().pemString + "\n" }
-        try write(try key.serializeAsPEM().pemString + "\n", to: "\(versionDirectory)/key.pem", mode: 0o600, owner: owner)
-        try write(pem[0], to: "\(versionDirectory)/cert.pem", mode: 0o644, owner: owner)
-        try write(pem.dropFirst().joined(), to: "\(versionDirectory)/chain.pem", mode: 0o644, owner: owner)
-        try write(pem.joined(), to: "\(versionDirectory)/fullchain.pem", mode: 0o644, owner: owner)
+        try target.write(Array((try key.serializeAsPEM().pemString + "\n").utf8), to: "key.pem", mode: keyMode, group: productGroup)
+        try target.write(Array(pem[0].utf8), to: "cert.pem", mode: 0o644, group: productGroup)
+        try target.write(Array(pem.dropFirst().joined().utf8), to: "chain.pem", mode: 0o644, group: productGroup)
+        try target.write(Array(pem.joined().utf8), to: "fullchain.pem", mode: 0o644, group: productGroup)
         // The stable names point through `live`, so they all change in the one rename below.
-        for name in Self.stableNames where readLink("\(directory)/\(name)") != "live/\(name)" {
-            try replaceSymlink(at: "\(directory)/\(name)", target: "live/\(name)")
+        for name in Self.stableNames where (try? top.readLink(name)) != "live/\(name)" {
+            try top.replaceLink(name, target: "live/\(name)")
         }
-        try replaceSymlink(at: "\(directory)/live", target: "archive/\(version)")
-        unlink(pendingKeyPath)  // installed now; absent is fine
-        try pruneArchive(keeping: version)
+        try top.replaceLink("live", target: "archive/\(version)")
+        try stateDirectory(in: top).remove("pending-key.pem")  // installed now; absent is fine
+        try pruneArchive(archive, keeping: version)
     }
 
-    /// Writes a small file next to the certificates (the renewal cache, the state), 0600.
-    func writeSideFile(_ bytes: [UInt8], to path: String, owner: FileOwner?) throws {
-        do {
-            try SecureFile.write(bytes, to: path)
-        } catch {
-            throw AgentError(.cannotWrite, "cannot write \(path): \(error)")
-        }
-    }
-
-    private func write(_ text: String, to path: String, mode: mode_t, owner: FileOwner?) throws {
-        do {
-            try SecureFile.write(Array(text.utf8), to: path, mode: mode)
-            try owner?.apply(to: path)
-        } catch let error as AgentError {
-            throw error
-        } catch {
-            throw AgentError(.cannotWrite, "cannot write \(path): \(error); check the directory's owner and free space")
-        }
-    }
-
-    private func createDirectory(_ path: String, owner: FileOwner?) throws {
-        do {
-            try SecureFile.createDirectory(path)
-            try owner?.apply(to: path)
-        } catch let error as AgentError {
-            throw error
-        } catch {
-            throw AgentError(.cannotWrite, "cannot create \(path): \(error)")
-        }
-    }
-
-    /// Points `path` at `target` atomically: a new link under a temporary name, renamed over it.
-    private func replaceSymlink(at path: String, target: String) throws {
-        let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        guard symlink(target, temporary) == 0 else { throw failure("create the link \(temporary)") }
-        guard rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw failure("rename \(temporary) to \(path)")
-        }
-        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if descriptor >= 0 {
-            fsync(descriptor)
-            close(descriptor)
-        }
-    }
-
-    private func pruneArchive(keeping current: String) throws {
-        let archive = "\(directory)/archive"
-        guard let handle = opendir(archive) else { return }
-        defer { closedir(handle) }
-        var versions: [String] = []
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != ".", name != ".." { versions.append(name) }
-        }
-        // Version names start with milliseconds, so sorting them sorts by age.
+    /// Removes all but the two newest versions. Only what the agent made is touched: directories
+    /// with a version's name owned by root, and in them the four files, when they are root's.
+    private func pruneArchive(_ archive: CheckedDirectory, keeping current: String) throws {
+        let versions = try archive.entries().filter { entry in
+            entry.info.st_mode & S_IFMT == S_IFDIR && CheckedDirectory.isTrusted(owner: entry.info.st_uid) && Self.isVersionName(entry.name)
+        }.map(\.name)
+        // Version names start with milliseconds, so sorting them by that number sorts by age.
         let sorted = versions.sorted { (Int($0.prefix { $0 != "-" }) ?? 0) < (Int($1.prefix { $0 != "-" }) ?? 0) }
         for old in sorted.dropLast(2) where old != current {
-            for name in Self.stableNames { unlink("\(archive)/\(old)/\(name)") }
-            rmdir("\(archive)/\(old)")
+            guard let directory = try? archive.subdirectory(old) else { continue }
+            for name in Self.stableNames {
+                guard let info = try? directory.entry(name), info.st_mode & S_IFMT == S_IFREG, CheckedDirectory.isTrusted(owner: info.st_uid) else { continue }
+                directory.remove(name)
+            }
+            archive.remove(old, directory: true)  // fails, harmlessly, if anything else is in it
         }
     }
 
-    private func readLink(_ path: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink(path, &buffer, buffer.count - 1)
-        guard count >= 0 else { return nil }
-        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    private func failure(_ what: String) -> AgentError {
-        AgentError(.cannotWrite, "cannot \(what): \(String(cString: strerror(errno)))")
-    }
-}
-
-/// The user and group that own the files, for a product running as another user than the agent.
-public struct FileOwner: Sendable {
-    public let uid: uid_t
-    public let gid: gid_t
-
-    /// Looks the names up in the user and group databases.
-    public init(user: String?, group: String?) throws {
-        var uid = getuid()
-        var gid = getgid()
-        if let user {
-            guard let entry = getpwnam(user) else { throw AgentError(.configuration, "no such user \(user) (owner)") }
-            uid = entry.pointee.pw_uid
-            gid = entry.pointee.pw_gid
-        }
-        if let group {
-            guard let entry = getgrnam(group) else { throw AgentError(.configuration, "no such group \(group) (group)") }
-            gid = entry.pointee.gr_gid
-        }
-        self.uid = uid
-        self.gid = gid
-    }
-
-    func apply(to path: String) throws {
-        guard lchown(path, uid, gid) == 0 else {
-            throw AgentError(.cannotWrite, "cannot give \(path) to uid \(uid) gid \(gid): \(String(cString: strerror(errno)))")
-        }
+    /// `<milliseconds>-<hex serial prefix>`, as `install` names versions.
+    static func isVersionName(_ name: String) -> Bool {
+        let parts = name.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        return name.count <= 64 && parts.count == 2 && !parts[0].isEmpty && parts[0].allSatisfy(\.isASCII) && parts[0].allSatisfy(\.isNumber)
+            && parts[1].allSatisfy { $0.isASCII && $0.isHexDigit }
     }
 }

@@ -21,6 +21,8 @@ struct RenewalCache: Codable, Sendable, Equatable {
     var fetchedAt: Date
     var source: String
 
+    static let fileName = "renewal-info.json"
+
     /// The cache is asked again after this long (twice a day).
     static let freshness: TimeInterval = 12 * 3600
 

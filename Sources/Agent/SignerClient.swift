@@ -26,7 +26,8 @@ final class SignerClient: Sendable {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let bundle = configuration.extraTrustBundle {
             do {
-                tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(bundle))]
+                guard let bytes = try CheckedPath.read(bundle, limit: 8 << 20) else { throw AgentError(.configuration, "no such file") }
+                tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMBytes(bytes))]
             } catch {
                 throw AgentError(.configuration, "cannot read the CA bundle \(bundle) (ca_bundle): \(error)")
             }
@@ -61,12 +62,22 @@ final class SignerClient: Sendable {
                 for label in labels { request.headers.add(name: SignerAPI.labelHeader, value: label.description) }
                 request.body = .bytes(ByteBuffer(bytes: csrDER))
                 let remaining = deadline - ContinuousClock.now
-                let response = try await client.execute(request, timeout: .seconds(max(1, remaining.components.seconds)))
-                let body = try await response.body.collect(upTo: 1 << 20)
-                if response.status == .ok { return String(buffer: body) }
+                // The whole exchange, body included, ends by the deadline: a signer that trickles
+                // an endless body is cut off there, and one that sends too much at the bound.
+                let (status, headers, body) = try await Self.within(remaining) { [client, request] in
+                    let response = try await client.execute(request, timeout: .seconds(max(1, remaining.components.seconds)))
+                    do {
+                        return (response.status, response.headers, try await response.body.collect(upTo: Self.answerLimit))
+                    } catch is NIOTooManyBytesError {
+                        throw AgentError(.badAnswer, "the signer's answer is larger than \(Self.answerLimit / 1024) KiB, more than any certificate chain")
+                    }
+                }
+                if status == .ok { return String(buffer: body) }
                 let problem = try? JSONDecoder().decode(Problem.self, from: Data(body.readableBytesView))
-                let detail = problem?.detail ?? "HTTP \(response.status.code)"
-                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init)
+                let detail = TerminalText.clean(problem?.detail ?? "HTTP \(status.code)", limit: 300)
+                let response = (status: status, headers: headers)
+                // A number of seconds the signer asks for, within reason; anything else is ignored.
+                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).flatMap { (0...3600).contains($0) ? $0 : nil }
                 switch response.status.code {
                 case 429, 503, 500, 502, 504:
                     lastError = AgentError(.temporary, "the signer answered \(response.status.code): \(detail)", retryAfterSeconds: retryAfter)
@@ -74,7 +85,7 @@ final class SignerClient: Sendable {
                 default:
                     throw AgentError(.refused, "the signer refused the request (\(response.status.code)): \(detail)")
                 }
-            } catch let error as AgentError where error.code == .refused {
+            } catch let error as AgentError where error.code == .refused || error.code == .badAnswer {
                 throw error
             } catch let error as NIOSSLError {
                 throw AgentError(.unreachable, "TLS with the signer failed (\(error)); is its certificate trusted (ca_bundle)?")
@@ -87,10 +98,30 @@ final class SignerClient: Sendable {
             }
             // Jitter spreads installs that failed together, so they do not come back together.
             let pause = wait * Double.random(in: 0.8...1.2)
-            guard ContinuousClock.now + pause < deadline else { throw lastError! }
-            progress("attempt \(attempt) failed (\(lastError!.message)); retrying in \(pause.components.seconds) s")
+            let failure = lastError ?? AgentError(.temporary, "the signer did not answer")
+            guard ContinuousClock.now + pause < deadline else { throw failure }
+            progress("attempt \(attempt) failed (\(failure.message)); retrying in \(pause.components.seconds) s")
             try await Task.sleep(for: pause)
             wait = min(wait * 2, .seconds(60))
+        }
+    }
+
+    /// The most a signer's answer may be: a chain is a few KiB.
+    static let answerLimit = 256 * 1024
+
+    /// Runs `body`, giving up with `temporary` when `limit` has passed.
+    static func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: max(limit, .seconds(1)))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw AgentError(.temporary, "the signer did not finish answering within \(max(limit, .seconds(1)).components.seconds) s")
+            }
+            return value
         }
     }
 

@@ -37,10 +37,7 @@ struct AgentOptions: ParsableArguments {
     /// The configuration file with the flags applied over it.
     func configuration() throws -> AgentConfiguration {
         var configuration = try AgentConfiguration(contentsOfFile: config)
-        if let signerURL {
-            guard let url = URL(string: signerURL), url.host != nil else { throw ValidationError("--signer-url \(signerURL) is not a URL") }
-            configuration.signerURL = url
-        }
+        if let signerURL { configuration.signerURL = try AgentConfiguration.signerURL(signerURL) }
         if let directory { configuration.directory = directory }
         if let keyType {
             guard let type = KeyType(rawValue: keyType) else { throw ValidationError("--key-type must be one of \(KeyType.allCases.map(\.rawValue).joined(separator: ", "))") }
@@ -61,13 +58,13 @@ struct AgentOptions: ParsableArguments {
     /// The agent with the logger given, logging left as it is.
     func makeAgent(logger: Logger, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Agent {
         let quiet = self.quiet
-        return Agent(configuration: try configuration(), environment: environment, logger: logger) { line in
-            if !quiet { FileDescriptorOutput.standardOutput.write("csrproxy-agent: \(line)\n") }
+        return try Agent(configuration: try configuration(), environment: environment, logger: logger) { line in
+            if !quiet { FileDescriptorOutput.standardOutput.write("csrproxy-agent: \(TerminalText.clean(line, limit: 2000))\n") }
         }
     }
 
     func say(_ line: String) {
-        if !quiet { FileDescriptorOutput.standardOutput.write(line + "\n") }
+        if !quiet { FileDescriptorOutput.standardOutput.write(line.split(separator: "\n", omittingEmptySubsequences: false).map { TerminalText.clean(String($0), limit: 2000) }.joined(separator: "\n") + "\n") }
     }
 }
 

@@ -10,7 +10,7 @@ enum ExitStatus {
         case .unreachable: 69
         case .cannotWrite: 73
         case .temporary, .reloadFailed: 75
-        default: 78  // configuration, insecureKey
+        default: 78  // configuration, insecureKey, unsafeFile
         }
     }
 
@@ -19,12 +19,12 @@ enum ExitStatus {
         if let error = error as? ExitCode { return error }
         var standardError = StandardError()
         guard let error = error as? AgentError else {
-            print("csrproxy-agent: error: \(error)", to: &standardError)
+            print("csrproxy-agent: error: \(TerminalText.clean("\(error)", limit: 2000))", to: &standardError)
             return ExitCode(70)
         }
         var reason = error.message
         if let seconds = error.retryAfterSeconds { reason += " (the signer asks to retry in \(seconds) s)" }
-        print("csrproxy-agent: error: \(reason)", to: &standardError)
+        print("csrproxy-agent: error: \(TerminalText.clean(reason, limit: 2000))", to: &standardError)
         return ExitCode(code(for: error))
     }
 }

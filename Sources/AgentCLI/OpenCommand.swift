@@ -28,7 +28,8 @@ struct OpenCommand: AsyncParsableCommand {
             options.say("csrproxy-agent: no usable configuration; nothing to open")
             return
         }
-        let name = (try? agent.status())?.names.first ?? agent.configuration.name
+        // From the configuration (and, per install, the key's label), never from a certificate file.
+        let name = (try? agent.files.installedKey()).flatMap { $0 }.map { agent.names(for: $0)[0] } ?? agent.configuration.name
         let url = agent.configuration.productPort == 443 ? "https://\(name)/" : "https://\(name):\(agent.configuration.productPort)/"
         if printOnly {
             options.say(url)

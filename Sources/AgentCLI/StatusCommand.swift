@@ -43,7 +43,8 @@ struct StatusCommand: AsyncParsableCommand {
                 text += label + String(repeating: " ", count: max(1, 14 - label.count)) + "\(status.files[name] ?? "-")\n" }
             if let success = status.lastSuccess { text += "last success  \(success)\n" }
             if let error = status.lastError { text += "last error    \(error)\n" }
-            FileDescriptorOutput.standardOutput.write(text)
+            // Names, issuer and the last error came from a certificate or a signer: printed clean.
+            FileDescriptorOutput.standardOutput.write(text.split(separator: "\n").map { TerminalText.clean(String($0), limit: 1000) + "\n" }.joined())
         } catch {
             throw ExitStatus.exit(for: error)
         }

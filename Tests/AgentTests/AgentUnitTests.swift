@@ -117,24 +117,54 @@ struct AgentConfigurationTests {
 struct ReloaderTests {
     let files = CertificateFiles(directory: "/nonexistent")
 
-    func failures(_ method: AgentConfiguration.ReloadMethod) -> [String] {
-        Reloader(methods: [method], files: files, logger: Logger(label: "test")).reload()
+    func failures(_ method: AgentConfiguration.ReloadMethod) throws -> [String] {
+        Reloader(methods: [method], files: files, product: try ProductAccount(user: nil, group: nil), logger: Logger(label: "test")).reload()
     }
 
     @Test func aProductThatIsNotRunningIsNotAFailure() throws {
         let missing = FileManager.default.temporaryDirectory.appendingPathComponent("missing-\(UUID().uuidString).pid").path
-        #expect(failures(.signal(pidFile: missing, pid: nil, signal: SIGHUP)).isEmpty)
-        // A pid that no process has: the highest pid Linux hands out, plus one.
-        #expect(failures(.signal(pidFile: nil, pid: 4_194_305, signal: SIGHUP)).isEmpty)
+        #expect(try failures(.signal(pidFile: missing, pid: nil, signal: SIGHUP)).isEmpty)
+        // A pid that no process has any more: one that exited and was reaped just now.
+        let exited = Process()
+        exited.executableURL = URL(fileURLWithPath: "/bin/true")
+        try exited.run()
+        exited.waitUntilExit()
+        #expect(try failures(.signal(pidFile: nil, pid: exited.processIdentifier, signal: SIGHUP)).isEmpty)
+    }
+
+    /// Out of range, the pid of init, or our own pid: refused, and reported as a failure.
+    @Test func pidsNoProductCanHaveAreRefused() throws {
+        for pid: Int32 in [1, 0, -1, Int32.max] {
+            let result = try failures(.signal(pidFile: nil, pid: pid, signal: 0))
+            #expect(result.count == 1 && result[0].contains("refused"), "\(pid): \(result)")
+        }
     }
 
     @Test func aPidfileWithoutAPidAndAFailingCommandAreFailures() throws {
         let garbage = FileManager.default.temporaryDirectory.appendingPathComponent("garbage-\(UUID().uuidString).pid").path
         try "not a pid\n".write(toFile: garbage, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: garbage) }
-        #expect(failures(.signal(pidFile: garbage, pid: nil, signal: SIGHUP)).count == 1)
-        #expect(failures(.exec(command: ["/bin/false"])).count == 1)
-        #expect(failures(.exec(command: ["/bin/true"])).isEmpty)
+        #expect(try failures(.signal(pidFile: garbage, pid: nil, signal: SIGHUP)).count == 1)
+        #expect(try failures(.exec(command: ["/bin/false"])).count == 1)
+        #expect(try failures(.exec(command: ["/bin/true"])).isEmpty)
+    }
+
+    /// An exec reload is stopped at its time limit, with everything it started.
+    @Test func anExecReloadIsStoppedAtItsTimeLimit() throws {
+        let started = ContinuousClock.now
+        let result = try failures(.exec(command: ["/bin/sh", "-c", "sleep 30 & sleep 30"], timeLimit: .seconds(1)))
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(result.count == 1 && result[0].contains("did not finish within 1 s"), "\(result)")
+    }
+
+    /// The command sees PATH, LANG and the CSRPROXY_ variables, nothing else of the agent's.
+    @Test func anExecReloadGetsOnlyAMinimalEnvironment() throws {
+        setenv("CSRPROXY_TEST_SECRET", "hunter2", 1)
+        defer { unsetenv("CSRPROXY_TEST_SECRET") }
+        let output = try Spawn.capture(["/usr/bin/env"], environment: .minimal(["CSRPROXY_KEY": "/k"])).output
+        let names = Set(output.split(separator: "\n").map { String($0.prefix { $0 != "=" }) })
+        #expect(names.isSubset(of: ["PATH", "LANG", "CSRPROXY_KEY"]) && names.contains("CSRPROXY_KEY"), "\(names)")
+        #expect(!output.contains("hunter2"))
     }
 }
 
@@ -144,7 +174,7 @@ struct FinishIfNotDueTests {
         var configuration = try AgentConfiguration(toml: "signer_url = \"https://s.example.com\"\nname = \"go.eval.example.com\"\n")
         configuration.directory = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID().uuidString)").path
         let printed = Printed()
-        let agent = Agent(configuration: configuration, environment: [:], logger: Logger(label: "test")) { printed.append($0) }
+        let agent = try Agent(configuration: configuration, environment: [:], logger: Logger(label: "test")) { printed.append($0) }
         #expect(!agent.finishIfNotDue())
         #expect(printed.lines.isEmpty)
         #expect(!FileManager.default.fileExists(atPath: configuration.directory), "a check must not create the directory")
@@ -155,5 +185,35 @@ struct FinishIfNotDueTests {
         private var stored: [String] = []
         var lines: [String] { lock.withLock { stored } }
         func append(_ line: String) { lock.withLock { stored.append(line) } }
+    }
+}
+
+struct HostileInputTests {
+    static let base = "signer_url = \"https://s.example.com\"\nname = \"go.eval.example.com\"\n"
+
+    /// A pid outside 2...pid_max is a configuration error (78), not a crash or kill(-1, ...).
+    @Test(arguments: ["-1", "0", "1", "4294967296", "99999999999"])
+    func pidsOutOfRangeAreConfigurationErrors(pid: String) {
+        #expect(throws: AgentError.self) {
+            try AgentConfiguration(toml: Self.base + "[[reload]]\nmethod = \"signal\"\npid = \(pid)\n")
+        }
+    }
+
+    /// http:// reaches only a signer on this machine; anything else must be https://.
+    @Test func plainHTTPIsForLoopbackOnly() throws {
+        for url in ["http://127.0.0.1:8080", "http://[::1]:8080", "http://localhost:8080", "https://signer.example.com"] {
+            #expect((try? AgentConfiguration.signerURL(url)) != nil, "\(url)")
+        }
+        for url in ["http://signer.example.com", "http://10.0.0.1", "http://127.0.0.1.example.com", "ftp://127.0.0.1", "file:///etc/passwd"] {
+            #expect(throws: AgentError.self, "\(url)") { try AgentConfiguration.signerURL(url) }
+        }
+    }
+
+    /// ANSI escapes, carriage returns, C1 controls and bidi overrides never reach the terminal.
+    @Test func terminalTextDropsControlCharacters() {
+        let cleaned = TerminalText.clean("ok\u{1B}[2J\rfake\u{9B}31m\u{202E}txt\n", limit: 100)
+        #expect(!cleaned.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0.value == 0x202E })
+        #expect(cleaned.hasPrefix("ok?[2J?fake"))
+        #expect(TerminalText.clean(String(repeating: "a", count: 1000), limit: 10).count == 11)
     }
 }

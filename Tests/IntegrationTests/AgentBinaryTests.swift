@@ -217,16 +217,24 @@ struct AgentBinaryTests {
         #expect(real.publicKey == temporary.publicKey, "the key made for the fallback is kept")
     }
 
-    /// `owner` hands the files to the product's user; `open` never fails and names the URL.
-    @Test func filesBelongToTheOwnerAndOpenNeverFails() async throws {
+    /// `owner` lets the product's user read the files through its group, and write none of
+    /// them: root owns everything, directories 0750, the key 0640. `open` never fails.
+    @Test func theProductReadsThroughItsGroupAndOpenNeverFails() async throws {
         guard let nobody = getpwnam("nobody") else { throw TestFailure("this machine has no user nobody") }
+        let group = nobody.pointee.pw_gid
         let (harness, _, agent) = try await Self.issued(extra: "owner = \"nobody\"\nport = 8443")
         defer { harness.stop() }
-        for path in [agent.directory, agent.path("key.pem"), agent.path("fullchain.pem")] {
+        let keyFile = agent.directory + "/" + (try FileManager.default.destinationOfSymbolicLink(atPath: agent.directory + "/live")) + "/key.pem"
+        for (path, mode) in [(agent.directory, 0o750), (agent.path("archive"), 0o750), (keyFile, 0o640), (agent.path("state"), 0o700)] as [(String, mode_t)] {
             var info = stat()
-            #expect(stat(path, &info) == 0)
-            #expect(info.st_uid == nobody.pointee.pw_uid, "\(path) is owned by \(info.st_uid)")
+            #expect(lstat(path, &info) == 0)
+            #expect(info.st_uid == 0 && info.st_mode & 0o7777 == mode, "\(path) is \(info.st_uid) \(String(info.st_mode & 0o7777, radix: 8))")
+            if path != agent.path("state") { #expect(info.st_gid == group, "\(path) has group \(info.st_gid)") }
         }
+        // As the product would: it reads the key through the stable path, and can change nothing.
+        let asProduct = try await runCommand("/usr/bin/setpriv", ["--reuid=nobody", "--regid=\(group)", "--clear-groups", "/bin/sh", "-c",
+            "head -c 27 \(agent.path("key.pem")); touch \(agent.directory)/x 2>/dev/null && echo WROTE; ls \(agent.path("state")) 2>/dev/null && echo LISTED; true"])
+        #expect(asProduct.standardOutput == "-----BEGIN PRIVATE KEY-----", "\(asProduct.standardOutput) \(asProduct.standardError)")
         let opened = try await agent.run(["open", "--print-only"])
         #expect(opened.status == 0)
         #expect(opened.standardOutput == "https://go.eval.example.com:8443/\n")

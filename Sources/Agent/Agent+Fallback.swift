@@ -1,0 +1,36 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import CertificateSupport
+import X509
+
+extension Agent {
+    /// `--fallback self-signed`: when the signer cannot be reached at first install, a
+    /// self-signed certificate valid for 7 days lets the product start; it is marked so the
+    /// next `renew` replaces it as soon as the signer answers. Never replaces a real certificate.
+    public func installFallback() throws -> Outcome {
+        try files.migrateEarlierLayout()
+        if let installed = try files.installedChain(), !installed.isEmpty, !AgentState.load(from: files).isFallback {
+            throw AgentError(.configuration, "a certificate is already installed; the fallback is only for a first install")
+        }
+        let key = try files.installedKey() ?? files.pendingKey() ?? configuration.keyType.generate()
+        let names = names(for: key)
+        let subject = try DistinguishedName { CommonName(names[0]) }
+        let now = Date()
+        let certificate = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: key.publicKey,
+            notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(7 * 86_400),
+            issuer: subject, subject: subject,
+            signatureAlgorithm: key.publicKey.description.hasPrefix("RSA") ? .sha256WithRSAEncryption : .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions { SubjectAlternativeNames(names.map { .dnsName($0) }) },
+            issuerPrivateKey: key)
+        progress("installing a temporary self-signed certificate for \(names.joined(separator: ", ")) (browsers will warn until renew replaces it)")
+        try files.install(key: key, chain: [certificate])
+        var state = AgentState.load(from: files)
+        state.isFallback = true
+        try state.save(to: files)
+        return Outcome(names: names, notAfter: certificate.notValidAfter, reloadFailures: reload())
+    }
+}

@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// Tells the product that new files are in place, by each configured method in order. A failed
+/// or refused method is reported (the files stay installed either way); the others still run.
+struct Reloader: Sendable {
+    let methods: [AgentConfiguration.ReloadMethod]
+    let files: CertificateFiles
+    let product: ProductAccount
+    let logger: Logger
+
+    /// Runs every method; returns the failures, described.
+    func reload() -> [String] {
+        var failures: [String] = []
+        for method in methods {
+            do {
+                if try run(method) {
+                    logger.info("reloaded the product", metadata: ["agent.reload": "\(method)"])
+                }
+            } catch {
+                failures.append("\(method): \(error)")
+            }
+        }
+        return failures
+    }
+
+    /// Runs one method; false when there was nothing to reload.
+    private func run(_ method: AgentConfiguration.ReloadMethod) throws -> Bool {
+        switch method {
+        case .signal(let pidFile, let pid, let signal, let unit):
+            // No pidfile, or a pid that is gone: the product is not running (a first install
+            // before its start), so it will read the new files when it starts.
+            let target = SignalTarget(pidFile: pidFile, pid: pid, unit: unit, product: product)
+            if case .notRunning(let why) = try target.send(signal) {
+                logger.info("the product is not running (\(why)): nothing to reload")
+                return false
+            }
+        case .systemd(let unit):
+            // Without a running systemd (a chroot, a container, a package built into an image)
+            // no unit is running, so there is nothing to reload: the same as try-reload-or-restart
+            // on a stopped unit, and no reason to fail a package's postinst.
+            guard access("/run/systemd/system", F_OK) == 0 else {
+                logger.info("systemd is not running here: no unit to reload", metadata: ["agent.reload.unit": "\(unit)"])
+                return false
+            }
+            let status = try Spawn.run(["systemctl", "try-reload-or-restart", "--", unit], environment: .minimal([:]))
+            guard status == 0 else { throw AgentError(.reloadFailed, "systemctl try-reload-or-restart \(unit) exited \(status)") }
+        case .exec(let command, let timeLimit):
+            let status = try Spawn.run(command, environment: .minimal([
+                "CSRPROXY_KEY": files.keyPath, "CSRPROXY_CERT": files.certificatePath,
+                "CSRPROXY_CHAIN": files.chainPath, "CSRPROXY_FULLCHAIN": files.fullChainPath,
+            ]), user: product, timeLimit: timeLimit)
+            guard status == 0 else { throw AgentError(.reloadFailed, "\(command.joined(separator: " ")) exited \(status)") }
+        }
+        return true
+    }
+}

@@ -1,0 +1,143 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a program and waits for it, bounded in time. The agent runs as root, so what it starts
+/// gets only the environment named here (never root's whole one) and, for a product's command,
+/// the product's user: `setpriv` (util-linux, essential on Debian) drops to it before the exec.
+enum Spawn {
+    /// What the child's environment holds.
+    enum Environment {
+        /// Ours, with these variables set over it (for programs run on the desktop user's behalf).
+        case inherited(adding: [String: String])
+        /// PATH, LANG (when we have it), and these variables: nothing else of ours.
+        case minimal([String: String])
+    }
+
+    static let minimalPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// Runs and returns the exit status; output goes where ours goes.
+    static func run(_ arguments: [String], environment: Environment, user: ProductAccount? = nil, timeLimit: Duration = .seconds(60)) throws -> Int32 {
+        try capture(arguments, environment: environment, user: user, timeLimit: timeLimit, captureOutput: false).status
+    }
+
+    /// Runs and returns the exit status and, when `captureOutput`, what it wrote to standard output
+    /// (its standard error then goes to /dev/null). Past `timeLimit` its process group is killed.
+    static func capture(
+        _ arguments: [String], environment: Environment = .inherited(adding: [:]), user: ProductAccount? = nil,
+        timeLimit: Duration = .seconds(60), captureOutput: Bool = true
+    ) throws -> (status: Int32, output: String) {
+        var argumentList = arguments
+        if let user, let uid = user.uid, geteuid() == 0 {
+            let gid = user.gid ?? getpwuid(uid)?.pointee.pw_gid ?? 65534
+            argumentList = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "--"] + arguments
+        }
+        let variables = environmentList(environment)
+        var pid: pid_t = 0
+        let argv = argumentList.map { strdup($0) } + [nil]
+        let envp = variables.map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pipeEnds: [Int32] = [-1, -1]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Its own process group, so the time limit stops everything it started.
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        if captureOutput {
+            guard pipe(&pipeEnds) == 0 else { throw AgentError(.reloadFailed, "cannot make a pipe: \(String(cString: strerror(errno)))") }
+            posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
+            posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
+            // A query's complaints ("System has not been booted with systemd" in a chroot) are
+            // not for the user: the caller reads the exit status and decides what to say.
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
+        let result = posix_spawnp(&pid, argumentList[0], &actions, &attributes, argv, envp)
+        if captureOutput { close(pipeEnds[1]) }
+        guard result == 0 else {
+            if captureOutput { close(pipeEnds[0]) }
+            throw AgentError(.reloadFailed, "cannot run \(arguments[0]): \(String(cString: strerror(result)))")
+        }
+        let deadline = ContinuousClock.now + timeLimit
+        var output: [UInt8] = []
+        if captureOutput {
+            output = readAll(pipeEnds[0], until: deadline, limit: 1 << 20)
+            close(pipeEnds[0])
+        }
+        var status: Int32 = 0
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { break }
+            if reaped < 0 && errno != EINTR { throw AgentError(.reloadFailed, "cannot wait for \(arguments[0]): \(String(cString: strerror(errno)))") }
+            if ContinuousClock.now >= deadline {
+                kill(-pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                throw AgentError(.reloadFailed, "\(arguments[0]) did not finish within \(timeLimit.components.seconds) s and was stopped")
+            }
+            usleep(20_000)
+        }
+        // Exited normally: its code; killed: 128 + the signal, as shells report it.
+        let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        return (code, String(decoding: output, as: UTF8.self))
+    }
+
+    private static func environmentList(_ environment: Environment) -> [String] {
+        switch environment {
+        case .minimal(let extra):
+            var variables = extra
+            variables["PATH"] = minimalPath
+            if let language = getenv("LANG") { variables["LANG"] = String(cString: language) }
+            return variables.map { "\($0.key)=\($0.value)" }.sorted()
+        case .inherited(let extra):
+            var list = extra.map { "\($0.key)=\($0.value)" }
+            var index = 0
+            while let entry = environ[index] {
+                let text = String(cString: entry)
+                if !extra.keys.contains(where: { text.hasPrefix("\($0)=") }) { list.append(text) }
+                index += 1
+            }
+            return list
+        }
+    }
+
+    /// Reads until end of file, `limit` bytes, or `deadline`, whichever comes first.
+    private static func readAll(_ descriptor: Int32, until deadline: ContinuousClock.Instant, limit: Int) -> [UInt8] {
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while output.count < limit {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { break }
+            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            let milliseconds = Int32(min(remaining.components.seconds * 1000 + 1, 1000))
+            let ready = poll(&poller, 1, milliseconds)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready >= 0 else { break }
+            if ready == 0 { continue }
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            output += chunk[..<count]
+        }
+        return output
+    }
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        var text = self[...]
+        while let first = text.first, first.isWhitespace { text.removeFirst() }
+        while let last = text.last, last.isWhitespace { text.removeLast() }
+        return String(text)
+    }
+}
