@@ -82,9 +82,11 @@ struct PackageInstallTests {
         let verified = try await runCommand("/usr/bin/openssl", ["verify", "-CAfile", pebbleRoot, "-untrusted", "\(tls)/chain.pem", "\(tls)/cert.pem"])
         #expect(verified.status == 0, "\(verified.standardOutput) \(verified.standardError)")
 
-        // The key belongs to the product's user, 0600 in a 0700 directory.
-        let modes = try await root.mustRun("stat -L -c '%a %U' /var/lib/csrproxy/tls/key.pem /var/lib/csrproxy/tls")
-        #expect(modes.standardOutput == "600 csrproxy-demo\n700 csrproxy-demo\n", "\(modes.standardOutput)")
+        // Root owns the key and its directory; the product reads through its group and writes nothing.
+        let modes = try await root.mustRun("stat -L -c '%a %U %G' /var/lib/csrproxy/tls/key.pem /var/lib/csrproxy/tls")
+        #expect(modes.standardOutput == "640 root csrproxy-demo\n750 root csrproxy-demo\n", "\(modes.standardOutput)")
+        let asProduct = try await root.run("setpriv --reuid=csrproxy-demo --regid=csrproxy-demo --init-groups head -c 27 /var/lib/csrproxy/tls/key.pem; setpriv --reuid=csrproxy-demo --regid=csrproxy-demo --init-groups touch /var/lib/csrproxy/tls/x 2>/dev/null && echo WROTE")
+        #expect(asProduct.standardOutput == "-----BEGIN PRIVATE KEY-----", "the demo's user reads its key and writes nothing: \(asProduct.standardOutput)")
         // Enabled for the next boot, not started: systemd is not running in a chroot.
         for link in ["/etc/systemd/system/timers.target.wants/csrproxy-agent-renew.timer", "/etc/systemd/system/multi-user.target.wants/csrproxy-demo.service"] {
             #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: root.hostPath(link))) != nil, "\(link) is not enabled")
