@@ -20,12 +20,7 @@ extension Agent {
     /// Runs every check; `resolve` is false where the system resolver must not be asked (tests).
     public func doctor(resolve: Bool = true) async -> [DoctorCheck] {
         var checks: [DoctorCheck] = []
-        let names = ((try? files.installedChain()?.first).flatMap { $0 }).map { leaf in
-            ((try? leaf.extensions.subjectAlternativeNames) ?? nil)?.compactMap { name -> String? in
-                if case .dnsName(let dns) = name { return dns }
-                return nil
-            } ?? []
-        } ?? [configuration.name]
+        let names = ((try? files.installedChain()?.first).flatMap { $0 }).map(\.dnsNames) ?? [configuration.name]
         if resolve, let name = names.first {
             checks.append(Self.resolution(of: name))
         }
@@ -65,12 +60,20 @@ extension Agent {
             : "\(name) resolves to \(Set(addresses).sorted().joined(separator: ", ")), not 127.0.0.1: a hosts entry or a proxying resolver rewrites it")
     }
 
+    /// The layout's owners and modes, checked the way `issue` and `renew` use it.
     func permissions() -> DoctorCheck {
-        guard let directoryMode = SecureFile.permissions(of: files.directory) else {
-            return DoctorCheck(name: "files", ok: false, detail: "\(files.directory) does not exist; run csrproxy-agent issue")
+        let top: CheckedDirectory
+        do {
+            guard let opened = try files.top(prepare: false) else {
+                return DoctorCheck(name: "files", ok: false, detail: "\(files.directory) does not exist; run csrproxy-agent issue")
+            }
+            top = opened
+        } catch {
+            return DoctorCheck(name: "files", ok: false, detail: "\(error)")
         }
-        if directoryMode & 0o077 != 0 {
-            return DoctorCheck(name: "files", ok: false, detail: "\(files.directory) is mode \(String(directoryMode, radix: 8)); run chmod 700 \(files.directory)")
+        let expected = String(files.directoryMode, radix: 8)
+        if let mode = try? top.status().st_mode & 0o777, mode != files.directoryMode {
+            return DoctorCheck(name: "files", ok: false, detail: "\(files.directory) is mode \(String(mode, radix: 8)), not \(expected); csrproxy-agent renew --force sets it")
         }
         do {
             guard try files.installedKey() != nil else {
@@ -79,7 +82,7 @@ extension Agent {
         } catch {
             return DoctorCheck(name: "files", ok: false, detail: "\(error)")
         }
-        return DoctorCheck(name: "files", ok: true, detail: "\(files.directory) is 0700 and the key 0600")
+        return DoctorCheck(name: "files", ok: true, detail: "\(files.directory) is root's, \(expected), and the key \(String(files.keyMode, radix: 8))")
     }
 
     func certificate() async -> DoctorCheck {
