@@ -258,7 +258,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AgentTests",
-            dependencies: ["Agent", "CertificateSupport", "SignerProtocol", "TestSupport"] + cryptography
+            dependencies: ["Agent", "CertificateSupport", "CommandLineSupport", "SignerProtocol", "TestSupport"] + cryptography
         ),
         .testTarget(
             name: "SignerTests",

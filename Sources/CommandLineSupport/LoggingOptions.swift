@@ -41,7 +41,7 @@ struct JournalLogHandler: LogHandler {
     func log(event: LogEvent) {
         let all = metadata.merging(event.metadata ?? [:]) { $1 }
         let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        let text = "\(event.message)\(fields.isEmpty ? "" : " \(fields)")".replacingNewlines
+        let text = JournalLine.oneLine("\(event.message)\(fields.isEmpty ? "" : " \(fields)")")
         FileDescriptorOutput.standardError.write("<\(Self.priority(event.level))>\(text)\n")
     }
 
@@ -57,8 +57,19 @@ struct JournalLogHandler: LogHandler {
     }
 }
 
-extension String {
-    fileprivate var replacingNewlines: String { split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ") }
+public enum JournalLine {
+    /// One journal line whatever the text holds: a message may quote a peer (a signer's detail,
+    /// a CSR's name), and a `\n` or `\r` in it must not start what looks like another entry with
+    /// a priority of the peer's choosing, nor an escape sequence reach a terminal.
+    public static func oneLine(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar -> Unicode.Scalar in
+            switch scalar.value {
+            case 0x0A, 0x0D: " "
+            case 0..<0x20, 0x7F...0x9F: "?"
+            default: scalar
+            }
+        }))
+    }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}

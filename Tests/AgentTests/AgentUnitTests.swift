@@ -1,5 +1,6 @@
 @testable import Agent
 import CertificateSupport
+import CommandLineSupport
 import Crypto
 import Foundation
 import Logging
@@ -207,6 +208,12 @@ struct HostileInputTests {
         for url in ["http://signer.example.com", "http://10.0.0.1", "http://127.0.0.1.example.com", "ftp://127.0.0.1", "file:///etc/passwd"] {
             #expect(throws: AgentError.self, "\(url)") { try AgentConfiguration.signerURL(url) }
         }
+    }
+
+    /// A journal line stays one line: a carriage return or newline from a peer starts no entry.
+    @Test func journalLinesSplitOnNothing() {
+        let line = JournalLine.oneLine("renewal failed: x\r<2>forged\nthird\u{1B}[31m")
+        #expect(line == "renewal failed: x <2>forged third?[31m")
     }
 
     /// ANSI escapes, carriage returns, C1 controls and bidi overrides never reach the terminal.
