@@ -10,7 +10,10 @@ import TestSupport
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct HostileSignerTests {
     static let server = #"""
-        import http.server, subprocess, sys, tempfile, os, time
+        import http.server, os, signal, subprocess, sys, tempfile, time
+        # The test runner's threads block SIGTERM, and a spawned child inherits that mask.
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM])
         mode, ca = sys.argv[1], sys.argv[2]
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
