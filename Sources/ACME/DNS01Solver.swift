@@ -8,5 +8,7 @@ public protocol DNS01Solver: Sendable {
     func present(name: String, value: String) async throws
 
     /// Withdraws what `present` published for this name and value, leaving other values alone.
+    /// Called for every value `present` was called with, also when `present` failed, so it must
+    /// accept a value that was never published.
     func cleanUp(name: String, value: String) async throws
 }

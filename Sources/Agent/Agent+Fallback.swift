@@ -16,7 +16,7 @@ extension Agent {
             throw AgentError(.configuration, "a certificate is already installed; the fallback is only for a first install")
         }
         let key = try files.installedKey() ?? files.pendingKey() ?? configuration.keyType.generate()
-        let names = names(for: key)
+        let names = try names(for: key)
         let subject = try DistinguishedName { CommonName(names[0]) }
         let now = Date()
         let certificate = try Certificate(

@@ -42,10 +42,10 @@ public struct Agent: Sendable {
     }
 
     /// The names the certificate is for: the well-known name, or `<label>.<name>` per install.
-    public func names(for key: Certificate.PrivateKey) -> [String] {
+    public func names(for key: Certificate.PrivateKey) throws -> [String] {
         switch configuration.naming {
         case .shared: [configuration.name]
-        case .perInstall: PerInstallName.names(for: [configuration.name], subjectPublicKeyInfoDER: Array(key.publicKey.subjectPublicKeyInfoBytes))
+        case .perInstall: try PerInstallName.names(for: [configuration.name], publicKey: key.publicKey)
         }
     }
 
@@ -80,7 +80,7 @@ public struct Agent: Sendable {
             key = try configuration.keyType.generate()
             try files.storePendingKey(key)
         }
-        let names = names(for: key)
+        let names = try names(for: key)
         if rotateKey, configuration.naming == .perInstall {
             progress("a new key in per-install mode means a new name: \(names[0])")
         }

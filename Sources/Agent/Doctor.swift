@@ -91,7 +91,7 @@ extension Agent {
                 return DoctorCheck(name: "certificate", ok: false, detail: "no certificate installed; run csrproxy-agent issue")
             }
             let pem = try chain.map { try $0.serializeAsPEM().pemString + "\n" }.joined()
-            let names = names(for: key)
+            let names = try names(for: key)
             _ = try await AnswerCheck(roots: try AnswerCheck.loadRoots(extraBundle: configuration.extraTrustBundle)).check(pem: pem, key: key, names: names)
             return DoctorCheck(name: "certificate", ok: true, detail: "valid for \(names.joined(separator: ", ")) until \(chain[0].notValidAfter), chain trusted, key matches")
         } catch {

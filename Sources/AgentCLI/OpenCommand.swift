@@ -29,7 +29,7 @@ struct OpenCommand: AsyncParsableCommand {
             return
         }
         // From the configuration (and, per install, the key's label), never from a certificate file.
-        let name = (try? agent.files.installedKey()).flatMap { $0 }.map { agent.names(for: $0)[0] } ?? agent.configuration.name
+        let name = (try? agent.files.installedKey()).flatMap { $0 }.flatMap { try? agent.names(for: $0).first } ?? agent.configuration.name
         let url = agent.configuration.productPort == 443 ? "https://\(name)/" : "https://\(name):\(agent.configuration.productPort)/"
         if printOnly {
             options.say(url)

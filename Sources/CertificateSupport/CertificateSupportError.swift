@@ -12,6 +12,8 @@ public struct CertificateSupportError: Error, Sendable, CustomStringConvertible 
         public static let unreadable = Code("unreadable")
         /// A well-formed CSR whose key the X.509 library refuses to load (RSA under 2048 bits, say).
         public static let unsupportedKey = Code("unsupportedKey")
+        /// The CSR is signed with a hash no public CA accepts (SHA-1, MD5).
+        public static let unsupportedSignature = Code("unsupportedSignature")
         /// The CSR's self-signature does not verify with its own key.
         public static let badSignature = Code("badSignature")
         /// An RFC 4514 distinguished name that does not parse.

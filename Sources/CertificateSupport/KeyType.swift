@@ -1,5 +1,6 @@
 import _CryptoExtras
 import Crypto
+import SwiftASN1
 import X509
 
 /// The kinds of private key an install may have: ECDSA P-256 (the default: small, fast, what
@@ -31,9 +32,20 @@ public enum KeyType: String, Sendable, CaseIterable, CustomStringConvertible {
 }
 
 extension Certificate.PublicKey {
-    /// The SHA-256 of the DER SubjectPublicKeyInfo, hex: how logs and `status` name a key.
+    /// The whole DER SubjectPublicKeyInfo (algorithm and key), byte for byte what
+    /// `openssl pkey -pubout -outform DER` writes: what per-install labels and fingerprints hash.
+    /// (`subjectPublicKeyInfoBytes` is only the key's BIT STRING inside it.)
+    public func subjectPublicKeyInfoDER() throws -> [UInt8] {
+        var serializer = DER.Serializer()
+        try serializer.serialize(self)
+        return serializer.serializedBytes
+    }
+
+    /// The SHA-256 of the DER SubjectPublicKeyInfo, hex: how logs and `status` name a key, the
+    /// same hash `openssl pkey -pubout -outform DER | sha256sum` prints.
     public var fingerprint: String {
-        SHA256.hash(data: Array(subjectPublicKeyInfoBytes)).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+        guard let spki = try? subjectPublicKeyInfoDER() else { return "unknown" }
+        return SHA256.hash(data: spki).map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }
 }
 

@@ -1,4 +1,5 @@
 import Crypto
+import X509
 
 /// Names for per-install mode: `<label>.<well-known name>`, the label derived from the
 /// install's own public key, so only the holder of that key can get a certificate for it.
@@ -16,6 +17,11 @@ public enum PerInstallName {
     public static func names(for names: [String], subjectPublicKeyInfoDER spki: [UInt8]) -> [String] {
         let label = label(subjectPublicKeyInfoDER: spki)
         return names.map { "\(label).\($0)" }
+    }
+
+    /// `<label>.<name>` for every name in `names`, for this key.
+    public static func names(for names: [String], publicKey: Certificate.PublicKey) throws -> [String] {
+        Self.names(for: names, subjectPublicKeyInfoDER: try publicKey.subjectPublicKeyInfoDER())
     }
 
     /// The encoder alone, for checking it against RFC 4648's test vectors.

@@ -29,6 +29,20 @@ extension SigningRequest {
         }
     }
 
+    /// The CSR's signature algorithm when it is one no public CA accepts (SHA-1 or MD5 with
+    /// RSA or ECDSA), named; nil otherwise or when the bytes are not a CSR.
+    static func describeWeakSignature(csrDER: [UInt8]) -> String? {
+        guard let root = try? DER.parse(csrDER),
+              let algorithm = children(of: root).dropFirst().first,
+              let oid = children(of: algorithm).first.flatMap({ try? ASN1ObjectIdentifier(derEncoded: $0) })
+        else { return nil }
+        let weak: [ASN1ObjectIdentifier: String] = [
+            [1, 2, 840, 113549, 1, 1, 5]: "sha1WithRSAEncryption", [1, 2, 840, 113549, 1, 1, 4]: "md5WithRSAEncryption",
+            [1, 2, 840, 10045, 4, 1]: "ecdsa-with-SHA1",
+        ]
+        return weak[oid]
+    }
+
     private static func children(of node: ASN1Node) -> [ASN1Node] {
         guard case .constructed(let nodes) = node.content else { return [] }
         return Array(nodes)

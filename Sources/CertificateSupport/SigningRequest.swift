@@ -11,6 +11,11 @@ public struct SigningRequest: Sendable {
     public let csr: CertificateSigningRequest
     /// The CSR exactly as received, in DER: this is what goes to the CA.
     public let derBytes: [UInt8]
+    /// The extensions requested through the PKCS#9 extensionRequest attribute. Read when the CSR
+    /// is: one that cannot be read refuses the CSR, so it can hide nothing (a SAN, `CA:TRUE`)
+    /// from the policy.
+    public let requestedExtensions: [Certificate.Extension]
+    private let subjectAlternativeNames: [GeneralName]
 
     /// Reads a PEM CSR (`-----BEGIN CERTIFICATE REQUEST-----`, or the older `NEW CERTIFICATE REQUEST`).
     public init(pem: String) throws {
@@ -28,18 +33,39 @@ public struct SigningRequest: Sendable {
 
     /// Reads a DER CSR (`application/pkcs10`).
     public init(der: [UInt8]) throws {
+        if let algorithm = Self.describeWeakSignature(csrDER: der) {
+            throw CertificateSupportError(.unsupportedSignature, "the CSR is signed with \(algorithm); sign it with SHA-256 or stronger (openssl req -sha256)")
+        }
+        let csr: CertificateSigningRequest
         do {
             csr = try CertificateSigningRequest(derEncoded: der)
         } catch {
             if let key = Self.describeRefusedKey(csrDER: der) {
                 throw CertificateSupportError(.unsupportedKey, "the CSR carries \(key); use ECDSA P-256 or P-384, or RSA of 2048 to 4096 bits")
             }
-            throw CertificateSupportError(.unreadable, "the CSR does not parse as PKCS#10 (\(error))")
+            throw CertificateSupportError(.unreadable, "the CSR does not parse as PKCS#10 (\(Self.reason(error)))")
         }
+        self.csr = csr
         derBytes = der
         guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
             throw CertificateSupportError(.badSignature, "the CSR's signature does not verify with its own public key")
         }
+        do {
+            let request = try csr.attributes.extensionRequest
+            requestedExtensions = request.map { Array($0.extensions) } ?? []
+            subjectAlternativeNames = try request.flatMap { try $0.extensions.subjectAlternativeNames }.map(Array.init) ?? []
+        } catch {
+            throw CertificateSupportError(.unreadable, "the CSR's extension request cannot be read (\(Self.reason(error))); request at most a subjectAltName and the usual server extensions, each once")
+        }
+    }
+
+    /// An error of the ASN.1 or X.509 library, for a person: its reason without the source
+    /// file and line the library records.
+    static func reason(_ error: any Error) -> String {
+        // swift-asn1 and swift-certificates end their descriptions with " File.swift:LINE".
+        var words = "\(error)".split(separator: " ", omittingEmptySubsequences: false)
+        if let last = words.last, last.contains(".swift:") { words.removeLast() }
+        return words.joined(separator: " ")
     }
 
     /// Reads PEM when the bytes look like PEM, DER otherwise.
@@ -51,11 +77,12 @@ public struct SigningRequest: Sendable {
         }
     }
 
-    /// The subjectAltName dNSName entries, lowercased, without a trailing dot.
+    /// The subjectAltName dNSName entries exactly as written; `DNSNameSyntax` says whether
+    /// each is in the canonical form the CA will accept.
     public var dnsNames: [String] {
         subjectAlternativeNames.compactMap {
             guard case .dnsName(let name) = $0 else { return nil }
-            return Self.normalised(name)
+            return name
         }
     }
 
@@ -72,38 +99,20 @@ public struct SigningRequest: Sendable {
         requestedExtensions.contains { $0.oid == .X509ExtensionID.subjectAlternativeName }
     }
 
-    /// The subject's CN values, normalised like `dnsNames`.
+    /// The subject's CN values, exactly as written.
     public var commonNames: [String] {
         csr.subject.flatMap { rdn in
-            rdn.filter { $0.type == .RDNAttributeType.commonName }.compactMap { String($0.value).map(Self.normalised) }
+            rdn.filter { $0.type == .RDNAttributeType.commonName }.compactMap { String($0.value) }
         }
     }
 
-    /// The DER SubjectPublicKeyInfo: the key's identity, for per-install names and fingerprints.
-    public var subjectPublicKeyInfoDER: [UInt8] {
-        Array(csr.publicKey.subjectPublicKeyInfoBytes)
+    /// The whole DER SubjectPublicKeyInfo: the key's identity, for per-install names and fingerprints.
+    public func subjectPublicKeyInfoDER() throws -> [UInt8] {
+        try csr.publicKey.subjectPublicKeyInfoDER()
     }
 
     public var keyKind: KeyKind { KeyKind(csr.publicKey) }
 
-    /// The extensions requested through the PKCS#9 extensionRequest attribute.
-    public var requestedExtensions: [Certificate.Extension] {
-        guard let request = try? csr.attributes.extensionRequest else { return [] }
-        return Array(request.extensions)
-    }
-
-    private var subjectAlternativeNames: [GeneralName] {
-        guard let request = try? csr.attributes.extensionRequest,
-              let names = try? request.extensions.subjectAlternativeNames
-        else { return [] }
-        return Array(names)
-    }
-
-    static func normalised(_ name: String) -> String {
-        var name = name.lowercased()
-        if name.hasSuffix(".") { name.removeLast() }
-        return name
-    }
 }
 
 /// The kind and size of a public key, as policies and status lines name it.
@@ -134,3 +143,4 @@ public enum KeyKind: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+

@@ -96,6 +96,13 @@ public final class ZoneStore: Sendable {
         }
     }
 
+    /// Every published TXT value in every zone, with its name.
+    public func allTXT() -> [(name: DNSName, value: String)] {
+        state.withLock { state in
+            state.zones.values.flatMap { zone in zone.txt.flatMap { name, values in values.map { (name, $0.value) } } }
+        }
+    }
+
     /// The TXT values served at `name` right now, in the order they were first added.
     public func txtValues(at name: DNSName) -> [String] {
         state.withLock { state in

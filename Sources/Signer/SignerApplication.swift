@@ -44,7 +44,7 @@ public func buildSigner(
         identities = TLSIdentityStore(try APICertificateService.initialIdentity(name: name, directory: directory, logger: logger))
     }
 
-    let metrics = SignerMetrics(labelKeys: configuration.http.metricLabelKeys)
+    let metrics = SignerMetrics(labelKeys: configuration.http.metricLabelKeys, allowedValues: configuration.http.metricLabelValues)
     var needsAPICertificate = false
     if case .automatic = configuration.http.tls { needsAPICertificate = true }
     let readiness = Readiness(needsAPICertificate: needsAPICertificate)
@@ -69,7 +69,8 @@ public func buildSigner(
     let transport = try AsyncHTTPClientTransport(configuration: .init(
         additionalTrustRootsPEM: trustRoots, trustOnlyAdditionalRoots: configuration.acme.trustOnlyListedRoots))
     let account = AccountManager(settings: configuration.acme, key: accountKey, httpClient: transport, logger: logger)
-    let publisher = ChallengePublisher(store: store, probe: probe, logger: logger)
+    let owned = OwnedChallengeValues()
+    let publisher = ChallengePublisher(store: store, probe: probe, owned: owned, logger: logger)
     let issuer = Issuer(
         table: ZoneTable(zones: configuration.zones), gate: InProcessIssuanceGate(), publisher: publisher,
         account: account, deadline: configuration.issuance.deadline, profile: configuration.acme.profile,
@@ -84,6 +85,9 @@ public func buildSigner(
     var services: [any Service] = [
         dnsServer, AccountRegistrationService(account: account, logger: logger), TransportShutdown(transport: transport),
         SystemdLifecycleService(ready: ready),
+        ChallengeSweep(
+            store: store, owned: owned, maximumAge: configuration.issuance.deadline + .seconds(60), interval: .seconds(30),
+            metrics: metrics, logger: logger),
     ]
     if case .automatic(let name, let directory) = configuration.http.tls, let identities {
         services.append(APICertificateService(

@@ -7,6 +7,8 @@ final class SignerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     /// Label keys that become metric labels; fixed at start so every series has the same label names.
     let labelKeys: [String]
+    /// The values a label may show; others show as `other`.
+    let allowedValues: [String: Set<String>]
     private let inFlight: Gauge
     /// Made once: the DNS server counts every query, and a registry lookup per query would serialise them.
     private let dnsAnswers: [String: Counter]
@@ -15,8 +17,9 @@ final class SignerMetrics: Sendable {
         .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
     ]
 
-    init(labelKeys: [String]) {
+    init(labelKeys: [String], allowedValues: [String: Set<String>] = [:]) {
         self.labelKeys = labelKeys.sorted()
+        self.allowedValues = allowedValues
         inFlight = registry.makeGauge(descriptor: Self.ordersInFlight)
         var answers: [String: Counter] = [:]
         for rcode in ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other"] {
@@ -25,11 +28,20 @@ final class SignerMetrics: Sendable {
         dnsAnswers = answers
     }
 
-    /// One finished request to /v1/sign. `outcome` is `issued` or the problem's slug.
+    /// One finished request to /v1/sign. `outcome` is `issued` or the problem's slug, `zone` a
+    /// configured zone or `-`: every dimension comes from a fixed set. A label shows its value
+    /// only when it is on the allow-list and the request was issued; otherwise `other` (or
+    /// empty when the request sent none), so refused requests cannot add series.
     func recordIssuance(zone: String, outcome: String, labels: [Label], duration: Duration) {
         var dimensions = [("zone", zone), ("outcome", outcome)]
         for key in labelKeys {
-            dimensions.append(("label_\(key)", labels.first { $0.key == key }?.value ?? ""))
+            let value = labels.first { $0.key == key }?.value
+            let shown = switch value {
+            case nil: ""
+            case let value? where outcome == "issued" && allowedValues[key]?.contains(value) == true: value
+            default: "other"
+            }
+            dimensions.append(("label_\(key)", shown))
         }
         registry.makeCounter(descriptor: Self.issuances, labels: dimensions).increment()
         if outcome == "issued" {
@@ -41,6 +53,11 @@ final class SignerMetrics: Sendable {
     /// A failure reported by the CA, by ACME error type (`rateLimited`, `unauthorized`...).
     func recordCAError(type: String) {
         registry.makeCounter(descriptor: Self.caErrors, labels: [("type", type)]).increment()
+    }
+
+    /// Challenge values the sweep withdrew (see `ChallengeSweep`): should stay 0.
+    func recordSweptValues(_ count: Int) {
+        registry.makeCounter(descriptor: Self.sweptValues).increment(by: Int64(count))
     }
 
     func orderStarted() { inFlight.increment() }
@@ -55,6 +72,7 @@ final class SignerMetrics: Sendable {
     private static var issuanceDuration: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "issuance_duration", unitName: "seconds", helpText: "Time from request to certificate") }
     private static var caErrors: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "ca_errors", unitName: "total", helpText: "Errors from the CA by type") }
     private static var ordersInFlight: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "orders_in_flight", unitName: "", helpText: "ACME orders in progress") }
+    private static var sweptValues: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "challenge_values_swept", unitName: "total", helpText: "Challenge values withdrawn by the sweep because no live order owned them (a bug if not 0)") }
     private static var dnsQueries: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "dns_queries", unitName: "total", helpText: "DNS queries answered, by response code") }
 
     func exposition() -> [UInt8] {

@@ -38,7 +38,9 @@ struct SignerIssuanceTests {
 
     /// A P-256 key and CSR made in Swift, sent as DER with `application/pkcs10`.
     @Test func p256CSRBuiltInSwiftAsDER() async throws {
-        let harness = try await SignerHarness()
+        var options = SignerHarness.Options()
+        options.extraHTTP = "metric_label_values = { product = [\"demo\"] }"
+        let harness = try await SignerHarness(options)
         defer { harness.stop() }
         let key = P256.Signing.PrivateKey()
         let csrPath = harness.workDirectory.appendingPathComponent("req.der").path

@@ -50,10 +50,12 @@ extension ACMEClient {
                     pendingAuthorizations.append(url)
                     let name = "_acme-challenge." + authorization.identifier.value
                     let value = dns01Value(token: token)
+                    // Recorded before it is published: a present that fails, times out or is
+                    // cancelled half-way still has its value withdrawn below.
+                    published.append((name, value))
                     try await withDeadline(deadline, "the DNS-01 solver to publish \(name)") {
                         try await solver.present(name: name, value: value)
                     }
-                    published.append((name, value))
                     if challenge.status == .pending { challenges.append((url, challenge)) }
                 default:
                     throw ACMEError(.refused, "authorization for \(authorization.identifier.value) is \(authorization.status.rawValue)", problem: authorization.challenges.compactMap(\.error).first)

@@ -41,6 +41,7 @@ struct ConfigurationFile: Decodable {
         var rate_limit_per_minute: Int?
         var rate_limit_burst: Int?
         var metric_labels: [String]?
+        var metric_label_values: [String: [String]]?
     }
 
     struct Issuance: Decodable {

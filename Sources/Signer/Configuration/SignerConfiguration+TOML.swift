@@ -205,9 +205,20 @@ struct ConfigurationReader {
         for key in metricLabels where (try? Label(key: key, value: "x")) == nil {
             throw fail("http.metric_labels entry \"\(key)\" is not a valid label key (a-z, 0-9, _)", table: "http", key: "metric_labels")
         }
+        var metricValues: [String: Set<String>] = [:]
+        for (key, values) in http?.metric_label_values ?? [:] {
+            guard metricLabels.contains(key) else {
+                throw fail("http.metric_label_values has \"\(key)\", which is not in metric_labels", table: "http", key: "metric_label_values")
+            }
+            for value in values where (try? Label(key: key, value: value)) == nil || value == "other" {
+                throw fail("http.metric_label_values.\(key) entry \"\(value)\" is not a valid label value", table: "http", key: "metric_label_values")
+            }
+            guard values.count <= 100 else { throw fail("http.metric_label_values.\(key) lists more than 100 values", table: "http", key: "metric_label_values") }
+            metricValues[key] = Set(values)
+        }
         return .init(
             listen: listen, tls: tls, trustedProxies: http?.trusted_proxies ?? [], bodyLimitBytes: bodyLimit,
-            rateLimit: .init(perMinute: perMinute, burst: burst), metricLabelKeys: metricLabels)
+            rateLimit: .init(perMinute: perMinute, burst: burst), metricLabelKeys: metricLabels, metricLabelValues: metricValues)
     }
 
     private func readZone(_ zone: ConfigurationFile.Zone, index: Int, dns: SignerConfiguration.DNSSettings) throws -> SignerConfiguration.ZoneSettings {
@@ -239,7 +250,9 @@ struct ConfigurationReader {
             guard !text.contains("*"), let name = try? DNSName(text), name.isSubdomain(of: origin), name != origin else {
                 throw fail("names entry \"\(text)\" must be a name inside zone \(origin), without wildcards, other than the apex", key: "names")
             }
-            names.append(text.lowercased().hasSuffix(".") ? String(text.lowercased().dropLast()) : text.lowercased())
+            let canonical = text.lowercased().hasSuffix(".") ? String(text.lowercased().dropLast()) : text.lowercased()
+            if let problem = DNSNameSyntax.problem(with: canonical) { throw fail("names entry: \(problem)", key: "names") }
+            names.append(canonical)
             hosts.append(.init(name: name, ipv4: ipv4, ipv6: ipv6, includesSubdomains: naming == .perInstall))
         }
         if subject.commonNames.count > 1 { throw fail("subject has more than one CN", key: "subject") }
@@ -277,8 +290,12 @@ struct ConfigurationReader {
             throw fail(error.message, key: "nameservers")
         }
         let maximum = zone.max_values_per_name ?? 8
-        guard (1...ZoneStore.maximumValuesPerName).contains(maximum) else {
-            throw fail("max_values_per_name must be between 1 and \(ZoneStore.maximumValuesPerName)", key: "max_values_per_name")
+        // The longest challenge name this zone answers for: per install, a label in front.
+        let longest = names.max { $0.utf8.count < $1.utf8.count } ?? origin.description
+        let label = naming == .perInstall ? String(repeating: "a", count: PerInstallName.labelLength) + "." : ""
+        let fitting = (try? DNSName("_acme-challenge.\(label)\(longest)")).map { ChallengeAnswerSize.valuesFitting(at: $0) } ?? 1
+        guard (1...fitting).contains(maximum) else {
+            throw fail("max_values_per_name must be between 1 and \(fitting): more TXT values at _acme-challenge.\(label)\(longest) do not fit one \(ChallengeAnswerSize.udpPayload)-byte DNS answer", key: "max_values_per_name")
         }
         return .init(
             dns: configuration, subject: subject, names: names, naming: naming,

@@ -44,6 +44,9 @@ public struct SignerConfiguration: Sendable {
         public var rateLimit: RateLimit
         /// Label keys that become metric labels (`label_<key>`); the others only reach logs.
         public var metricLabelKeys: [String]
+        /// The values each of those keys may show in metrics; any other value shows as `other`,
+        /// so no requester can add a series.
+        public var metricLabelValues: [String: Set<String>] = [:]
     }
 
     public enum TLSMode: Sendable, Equatable {

@@ -68,7 +68,7 @@ struct SignerRoutes: Sendable {
             } catch is NIOTooManyBytesError {
                 throw ProblemResponse(.bodyTooLarge, "the body is over \(http.bodyLimitBytes) bytes; a CSR is 1-2 KiB")
             }
-            let signingRequest = try parseCSR(Array(buffer: body), contentType: request.headers[.contentType])
+            let signingRequest = try parseCSR(Array(buffer: body))
             let issued = try await issuer.sign(signingRequest, logger: logger)
             zone = issued.zone
             names = issued.names
@@ -81,16 +81,17 @@ struct SignerRoutes: Sendable {
         }
     }
 
-    /// PEM whatever the content type (the seed's installers send curl's form default), DER
-    /// when it says `application/pkcs10`.
-    private func parseCSR(_ bytes: [UInt8], contentType: String?) throws(ProblemResponse) -> SigningRequest {
+    /// PEM or DER, by what the bytes are, whatever the content type says (installers send
+    /// curl's form default, or PEM labelled `application/pkcs10`).
+    private func parseCSR(_ bytes: [UInt8]) throws(ProblemResponse) -> SigningRequest {
         guard !bytes.isEmpty else {
             throw ProblemResponse(.badCSR, "the body is empty; send the CSR, e.g. curl --data-binary @req.csr")
         }
-        let isDER = contentType?.lowercased().hasPrefix(SignerAPI.derCSRMediaType) == true
+        // The bytes say what they are: PEM armour, or a DER SEQUENCE. A Content-Type that
+        // disagrees (PEM sent as application/pkcs10) is the client's slip, not a reason to refuse.
         do {
-            return isDER ? try SigningRequest(der: bytes) : try SigningRequest(bytes: bytes)
-        } catch let error as CertificateSupportError where error.code == .unsupportedKey {
+            return try SigningRequest(bytes: bytes)
+        } catch let error as CertificateSupportError where error.code == .unsupportedKey || error.code == .unsupportedSignature {
             throw ProblemResponse(.keyNotAllowed, error.message)
         } catch let error as CertificateSupportError {
             let hint = error.code == .badSignature ? "" : "; send a PEM CSR (-----BEGIN CERTIFICATE REQUEST-----), or DER with Content-Type: \(SignerAPI.derCSRMediaType)"

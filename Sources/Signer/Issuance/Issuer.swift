@@ -54,7 +54,15 @@ struct Issuer: Sendable {
                     }
                 }
             }
+            if let mismatch = IssuedChainCheck.mismatch(pem: pem, request: request, names: approval.names) {
+                logger.critical("the CA's certificate does not match the approved request; it is not passed on", metadata: [
+                    "signer.zone": "\(zone.name)", "signer.mismatch": "\(mismatch)",
+                ])
+                throw ProblemResponse(.caRefused, "the CA's answer does not match the request (\(mismatch)); nothing was issued to you")
+            }
             return Issued(pemChain: pem, zone: zone.name, names: approval.names)
+        } catch let error as ProblemResponse {
+            throw error
         } catch {
             throw problem(for: error, logger: logger)
         }

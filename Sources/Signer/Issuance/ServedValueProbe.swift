@@ -21,18 +21,34 @@ struct ServedValueProbe: Sendable {
         self.eventLoopGroup = eventLoopGroup
     }
 
-    /// The TXT values served at `name`; up to three UDP tries of `timeout` each.
+    /// The TXT values served at `name`; up to three UDP tries of `timeout` each, then TCP when
+    /// the answer was truncated (more values than fit 1232 bytes): a TC answer is not "none".
     func txtValues(at name: DNSName, timeout: TimeAmount = .milliseconds(500)) async throws -> [String] {
-        var lastError: (any Error)?
-        for attempt in 0..<3 {
+        var lastError: any Error = ProbeTimeout(server: server)
+        for _ in 0..<3 {
             do {
-                return try await ask(name, id: UInt16.random(in: 0...UInt16.max), timeout: timeout)
+                let query = try Self.query(name, id: UInt16.random(in: 0...UInt16.max))
+                let response = try await ask(query, timeout: timeout)
+                if response.header.isTruncated {
+                    return Self.values(in: try await askOverTCP(query, timeout: timeout), at: name)
+                }
+                return Self.values(in: response, at: name)
             } catch let error as ProbeTimeout {
                 lastError = error
-                _ = attempt
             }
         }
-        throw lastError!
+        throw lastError
+    }
+
+    private static func query(_ name: DNSName, id: UInt16) throws -> DNSMessage {
+        DNSMessage(header: DNSHeader(id: id), questions: [DNSQuestion(name: name, type: .txt)], edns: EDNS(udpPayloadSize: 1232))
+    }
+
+    private static func values(in response: DNSMessage, at name: DNSName) -> [String] {
+        response.answers.compactMap {
+            guard case .txt(let record) = $0.data, $0.name == name else { return nil }
+            return record.value
+        }
     }
 
     struct ProbeTimeout: Error, CustomStringConvertible {
@@ -40,11 +56,9 @@ struct ServedValueProbe: Sendable {
         var description: String { "the DNS listener at \(server) did not answer" }
     }
 
-    private func ask(_ name: DNSName, id: UInt16, timeout: TimeAmount) async throws -> [String] {
-        let query = try DNSMessage(
-            header: DNSHeader(id: id), questions: [DNSQuestion(name: name, type: .txt)],
-            edns: EDNS(udpPayloadSize: 1232)
-        ).serialized()
+    private func ask(_ message: DNSMessage, timeout: TimeAmount) async throws -> DNSMessage {
+        let query = try message.serialized()
+        let id = message.header.id
         let bindHost = server.protocol == .inet6 ? "::1" : "127.0.0.1"
         let channel = try await DatagramBootstrap(group: eventLoopGroup).bind(host: bindHost, port: 0) { channel in
             channel.eventLoop.makeCompletedFuture {
@@ -54,14 +68,11 @@ struct ServedValueProbe: Sendable {
         let server = self.server
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(AddressedEnvelope(remoteAddress: server, data: ByteBuffer(bytes: query)))
-            return try await withThrowingTaskGroup(of: [String]?.self) { group in
+            return try await withThrowingTaskGroup(of: DNSMessage?.self) { group in
                 group.addTask {
                     for try await envelope in inbound where envelope.remoteAddress == server {
                         guard let response = try? DNSMessage(parsing: envelope.data), response.header.id == id, response.header.isResponse else { continue }
-                        return response.answers.compactMap {
-                            guard case .txt(let record) = $0.data, $0.name == name else { return nil }
-                            return record.value
-                        }
+                        return response
                     }
                     return nil
                 }
@@ -70,8 +81,46 @@ struct ServedValueProbe: Sendable {
                     return nil
                 }
                 defer { group.cancelAll() }
-                guard let values = try await group.next()!, !Task.isCancelled else { throw ProbeTimeout(server: server) }
-                return values
+                guard let next = try await group.next(), let response = next, !Task.isCancelled else { throw ProbeTimeout(server: server) }
+                return response
+            }
+        }
+    }
+
+    /// The same question over TCP (RFC 7766: two-byte length, then the message), bounded by `timeout`.
+    private func askOverTCP(_ message: DNSMessage, timeout: TimeAmount) async throws -> DNSMessage {
+        var framed = ByteBuffer()
+        let query = try message.serialized()
+        framed.writeInteger(UInt16(query.count))
+        framed.writeBytes(query)
+        let id = message.header.id
+        let channel = try await ClientBootstrap(group: eventLoopGroup).connectTimeout(timeout).connect(to: server) { channel in
+            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+        }
+        let server = self.server
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(framed)
+            return try await withThrowingTaskGroup(of: DNSMessage?.self) { group in
+                group.addTask {
+                    var received = ByteBuffer()
+                    for try await chunk in inbound {
+                        received.writeImmutableBuffer(chunk)
+                        guard let length = received.getInteger(at: received.readerIndex, as: UInt16.self),
+                              received.readableBytes >= 2 + Int(length)
+                        else { continue }
+                        let response = try DNSMessage(parsing: received.getSlice(at: received.readerIndex + 2, length: Int(length))!)
+                        guard response.header.id == id, response.header.isResponse else { return nil }
+                        return response
+                    }
+                    return nil
+                }
+                group.addTask {
+                    try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let next = try await group.next(), let response = next else { throw ProbeTimeout(server: server) }
+                return response
             }
         }
     }

@@ -20,7 +20,12 @@ struct ZoneTable: Sendable {
         guard keyViolations.isEmpty else {
             throw Problem(.keyNotAllowed, detail: keyViolations.joined(separator: "; "))
         }
-        let spki = request.subjectPublicKeyInfoDER
+        let spki: [UInt8]
+        do {
+            spki = try request.subjectPublicKeyInfoDER()
+        } catch {
+            throw Problem(.badCSR, detail: "the CSR's public key cannot be encoded")
+        }
         guard let (zone, allowed) = zones.lazy.compactMap({ zone -> (SignerConfiguration.ZoneSettings, [String])? in
             let allowed = Self.allowedNames(zone, subjectPublicKeyInfoDER: spki)
             let pattern = zone.naming == .perInstall ? zone.subject.replacingCommonName(with: allowed[0]) : zone.subject
@@ -33,6 +38,13 @@ struct ZoneTable: Sendable {
         if !request.otherSubjectAlternativeNames.isEmpty {
             throw Problem(.namesNotAllowed, detail: "the CSR asks for \(request.otherSubjectAlternativeNames.joined(separator: ", ")); only DNS names are issued here: \(allowed.joined(separator: ", "))", allowedNames: allowed)
         }
+        // Canonical form before anything else is compared: what the CA would refuse, it never sees.
+        if let wildcard = (requested + request.commonNames).first(where: { $0.contains("*") }) {
+            throw Problem(.namesNotAllowed, detail: "the CSR asks for the wildcard \(wildcard); allowed: exactly \(allowed.joined(separator: ", "))", allowedNames: allowed)
+        }
+        if let problem = (requested + request.commonNames).lazy.compactMap(DNSNameSyntax.problem(with:)).first {
+            throw Problem(.namesNotAllowed, detail: "\(problem); allowed: exactly \(allowed.joined(separator: ", "))", allowedNames: allowed)
+        }
         if requested.isEmpty {
             let commonNames = request.commonNames
             guard !zone.requireSubjectAlternativeName, commonNames.count == 1, allowed.contains(commonNames[0]) else {
@@ -40,9 +52,6 @@ struct ZoneTable: Sendable {
                 throw Problem(.missingSAN, detail: "the CSR names its host only in the CN; add the SAN, e.g. with openssl req ... \(addext)", allowedNames: allowed)
             }
             return Approval(zone: zone, names: commonNames)
-        }
-        if let wildcard = requested.first(where: { $0.contains("*") }) {
-            throw Problem(.namesNotAllowed, detail: "the CSR asks for the wildcard \(wildcard); allowed: exactly \(allowed.joined(separator: ", "))", allowedNames: allowed)
         }
         guard Set(requested) == Set(allowed), requested.count == Set(requested).count else {
             let extra = Set(requested).subtracting(allowed).sorted()
