@@ -28,6 +28,7 @@ struct CheckConfigCommand: ParsableCommand {
             for zone in configuration.zones {
                 summary += "  zone \(zone.name): subject \(zone.subject), names \(zone.names.joined(separator: ", ")), \(zone.naming.rawValue), \(zone.concurrency.rawValue)\n"
             }
+            for warning in configuration.warnings(configurationPath: configurationFile.config) { summary += "  warning: \(warning)\n" }
             FileDescriptorOutput.standardOutput.write(summary)
         } catch {
             throw ExitStatus.exit(for: error, configurationPath: configurationFile.config)

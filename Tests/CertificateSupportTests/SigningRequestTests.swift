@@ -23,13 +23,19 @@ struct SigningRequestTests {
         #expect(fromPEM.keyAndExtensionViolations.isEmpty)
     }
 
-    @Test func namesAreNormalised() throws {
+    /// Names are read as written (the CA sees the CSR, not our reading of it) and judged by
+    /// `DNSNameSyntax`.
+    @Test func namesAreReadAsWrittenAndJudged() throws {
         let der = try TestCertificates.csr(
             subject: try DistinguishedName { CommonName("GO.Eval.example.com.") },
             subjectAlternativeNames: [.dnsName("GO.Eval.example.com.")], key: .init(P256.Signing.PrivateKey()))
         let request = try SigningRequest(der: der)
-        #expect(request.dnsNames == [Self.name])
-        #expect(request.commonNames == [Self.name])
+        #expect(request.dnsNames == ["GO.Eval.example.com."])
+        #expect(request.commonNames == ["GO.Eval.example.com."])
+        #expect(DNSNameSyntax.problem(with: request.dnsNames[0]) != nil)
+        #expect(DNSNameSyntax.problem(with: Self.name) == nil)
+        #expect(DNSNameSyntax.problem(with: "xn--g-eka.eval.example.com") == nil, "A-labels are LDH")
+        #expect(DNSNameSyntax.problem(with: String(repeating: "a", count: 64) + ".example.com") != nil)
     }
 
     @Test func refusesOtherPEMBlocksAndGarbage() throws {
@@ -70,7 +76,7 @@ struct PerInstallNameTests {
 
     @Test func labelIsStableLongAndDNSSafe() throws {
         let key = P256.Signing.PrivateKey()
-        let spki = Array(Certificate.PublicKey(key.publicKey).subjectPublicKeyInfoBytes)
+        let spki = try Certificate.PublicKey(key.publicKey).subjectPublicKeyInfoDER()
         let label = PerInstallName.label(subjectPublicKeyInfoDER: spki)
         #expect(label.count == 26)
         #expect(label.allSatisfy { ("a"..."z").contains($0) || ("2"..."7").contains($0) })

@@ -58,7 +58,7 @@ struct SignerConcurrencyTests {
         var issuedNames: [String] = []
         for index in 0..<3 {
             let key = P256.Signing.PrivateKey()
-            let spki = Array(Certificate.PublicKey(key.publicKey).subjectPublicKeyInfoBytes)
+            let spki = try Certificate.PublicKey(key.publicKey).subjectPublicKeyInfoDER()
             let name = PerInstallName.names(for: [SignerHarness.name], subjectPublicKeyInfoDER: spki)[0]
             let path = harness.workDirectory.appendingPathComponent("req-\(index).der").path
             try Data(try TestCertificates.csr(for: [name], key: .init(key))).write(to: URL(fileURLWithPath: path))

@@ -35,7 +35,8 @@ struct ConfigurationTests {
 
     /// Each mistake is named, with the line it is on.
     @Test("errors name the line at fault", arguments: [
-        (#"directory_url = "https://ca.example/dir""#, #"directory_url = "ftp://x""#, 2, "is not an http(s) URL"),
+        (#"directory_url = "https://ca.example/dir""#, #"directory_url = "ftp://x""#, 2, "must be an https:// URL"),
+        (#"directory_url = "https://ca.example/dir""#, #"directory_url = "http://ca.example/dir""#, 2, "must be an https:// URL"),
         ("[[zones]]", "[[zones]]\nsubjekt = 1", 5, "unknown setting zones[0].subjekt"),
         (#"subject = "CN=go.eval.example.com""#, #"subject = "XX=go""#, 7, "unknown attribute type"),
         (#"names = ["go.eval.example.com"]"#, #"names = ["go.other.example.com"]"#, 8, "must be a name inside zone"),

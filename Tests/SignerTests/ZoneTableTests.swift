@@ -29,11 +29,18 @@ struct ZoneTableTests {
         }
     }
 
-    @Test func sharedNameIsApprovedWhateverItsCase() throws {
+    @Test func sharedNameIsApproved() throws {
         let table = try Self.table()
         #expect(try table.approve(Self.request(cn: Self.name, sans: [Self.name])).names == [Self.name])
-        #expect(try table.approve(Self.request(cn: "GO.eval.EXAMPLE.com", sans: ["Go.Eval.Example.Com"])).names == [Self.name])
         #expect(try table.approve(Self.request(cn: Self.name, sans: [Self.name])).zone.name == "eval.example.com")
+    }
+
+    /// The CSR goes to the CA as it is, so its names must already be in the CA's form: capitals,
+    /// a trailing dot, a U-label or an empty label are refused here, not by the CA.
+    @Test(arguments: ["Go.Eval.Example.Com", "go.eval.example.com.", "GO.EVAL.EXAMPLE.COM.", "go..eval.example.com", "-go.eval.example.com"])
+    func namesNotInTheCAsFormAreRefused(name: String) throws {
+        let refused = problem { try Self.table().approve(Self.request(cn: Self.name, sans: [name])) }
+        #expect(refused == ProblemType.namesNotAllowed.uri, "\(name): \(refused ?? "approved")")
     }
 
     @Test func cnOnlyCSRsDependOnTheZoneSetting() throws {
@@ -55,7 +62,7 @@ struct ZoneTableTests {
     @Test func perInstallNamesFollowTheKey() throws {
         let table = try Self.table(naming: "per-install")
         let key = P256.Signing.PrivateKey()
-        let label = PerInstallName.label(subjectPublicKeyInfoDER: Array(Certificate.PublicKey(key.publicKey).subjectPublicKeyInfoBytes))
+        let label = PerInstallName.label(subjectPublicKeyInfoDER: try Certificate.PublicKey(key.publicKey).subjectPublicKeyInfoDER())
         let own = "\(label).\(Self.name)"
         #expect(try table.approve(Self.request(cn: own, sans: [own], key: key)).names == [own])
         #expect(problem { try table.approve(Self.request(cn: own, sans: [own])) } == ProblemType.subjectNotAllowed.uri)

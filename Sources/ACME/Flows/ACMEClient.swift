@@ -17,11 +17,17 @@ public final class ACMEClient: Sendable {
 
     /// - Parameters:
     ///   - requestTimeout: the most one HTTP exchange may take.
+    ///   - additionalHosts: hosts besides the directory's that the CA's URLs may name (for a CA
+    ///     that serves orders or certificates from another host); every URL must be https.
     ///   - logger: where the client logs, at debug and info; it never logs keys or JWS bodies.
-    public init(directoryURL: URL, accountKey: ACMEAccountKey, httpClient: any ACMEHTTPClient, requestTimeout: Duration = .seconds(15), logger: Logger) {
+    public init(
+        directoryURL: URL, accountKey: ACMEAccountKey, httpClient: any ACMEHTTPClient, requestTimeout: Duration = .seconds(15),
+        additionalHosts: Set<String> = [], logger: Logger
+    ) {
         self.directoryURL = directoryURL
         self.accountKey = accountKey
-        self.transport = ACMETransport(http: httpClient, requestTimeout: requestTimeout, logger: logger)
+        let hosts = Set([directoryURL.host?.lowercased()].compactMap { $0 }).union(additionalHosts.map { $0.lowercased() })
+        self.transport = ACMETransport(http: httpClient, requestTimeout: requestTimeout, allowedHosts: hosts, logger: logger)
         self.logger = logger
     }
 

@@ -12,6 +12,9 @@ struct ACMETransport: Sendable {
     let nonces = NoncePool()
     /// The most one request may take, before the flow's deadline cuts it shorter.
     let requestTimeout: Duration
+    /// The hosts a URL may name: the directory's and any configured. A URL the CA hands out is
+    /// data: one on another host or scheme is refused, never fetched (nor signed for).
+    let allowedHosts: Set<String>
     let logger: Logger
 
     func get(_ url: URL, deadline: ContinuousClock.Instant) async throws -> ACMEHTTPResponse {
@@ -59,12 +62,20 @@ struct ACMETransport: Sendable {
 
     /// One exchange, cut short by whichever comes first: the request timeout or the flow's deadline.
     private func send(_ request: ACMEHTTPRequest, deadline: ContinuousClock.Instant) async throws -> ACMEHTTPResponse {
+        guard request.url.scheme?.lowercased() == "https", let host = request.url.host?.lowercased(), allowedHosts.contains(host) else {
+            throw ACMEError(.protocolViolation, "the CA pointed at \(request.url), which is not https on \(allowedHosts.sorted().joined(separator: ", ")); not followed")
+        }
         let remaining = deadline - .now
         guard remaining > .zero else {
             throw ACMEError(.deadlineExceeded, "the deadline passed before \(request.method.rawValue) \(request.url)")
         }
         do {
-            return try await http.execute(request, timeout: min(requestTimeout, remaining))
+            let response = try await http.execute(request, timeout: min(requestTimeout, remaining))
+            // Redirects are not followed (RFC 8555 has none): one is the CA's error, or someone else's.
+            guard !(300..<400).contains(response.status) else {
+                throw ACMEError(.protocolViolation, "the CA answered \(request.url) with a redirect (\(response.status)) to \(response.header("location") ?? "nowhere"); not followed")
+            }
+            return response
         } catch let error as ACMEError {
             throw error
         } catch {

@@ -49,6 +49,8 @@ public final class AsyncHTTPClientTransport: ACMEHTTPClient {
             timeout: .init(connect: .nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000 + configuration.connectTimeout.components.attoseconds / 1_000_000_000)))
         httpConfiguration.httpVersion = .automatic
         httpConfiguration.decompression = .disabled
+        // The transport refuses redirects itself; the client must not follow one first.
+        httpConfiguration.redirectConfiguration = .disallow
         self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
         self.configuration = configuration
     }

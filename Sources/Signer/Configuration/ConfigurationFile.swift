@@ -13,6 +13,8 @@ struct ConfigurationFile: Decodable {
         var account_key_path: String?
         var eab_key_id: String?
         var eab_mac_key: String?
+        var eab_mac_key_file: String?
+        var allowed_hosts: [String]?
         var trust_roots: [String]?
         var trust_only_listed_roots: Bool?
         var profile: String?

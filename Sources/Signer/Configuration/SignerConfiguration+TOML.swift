@@ -120,14 +120,21 @@ struct ConfigurationReader {
     }
 
     private func readACME(_ acme: ConfigurationFile.ACME) throws -> SignerConfiguration.ACMESettings {
-        guard let url = URL(string: acme.directory_url), ["https", "http"].contains(url.scheme ?? ""), url.host != nil else {
-            throw fail("acme.directory_url \"\(acme.directory_url)\" is not an http(s) URL", table: "acme", key: "directory_url")
+        guard let url = URL(string: acme.directory_url), url.scheme == "https", url.host != nil else {
+            throw fail("acme.directory_url \"\(acme.directory_url)\" must be an https:// URL", table: "acme", key: "directory_url")
         }
+        if acme.eab_mac_key != nil, acme.eab_mac_key_file != nil {
+            throw fail("acme.eab_mac_key and acme.eab_mac_key_file are two places for one secret: keep eab_mac_key_file", table: "acme", key: "eab_mac_key")
+        }
+        let macKey = try acme.eab_mac_key_file.map(readSecret) ?? acme.eab_mac_key
         var binding: (String, String)?
-        switch (acme.eab_key_id, acme.eab_mac_key) {
+        switch (acme.eab_key_id, macKey) {
         case (nil, nil): binding = nil
         case (let keyID?, let macKey?): binding = (keyID, macKey)
-        default: throw fail("acme.eab_key_id and acme.eab_mac_key go together: set both or neither", table: "acme", key: acme.eab_key_id == nil ? "eab_mac_key" : "eab_key_id")
+        default: throw fail("acme.eab_key_id and acme.eab_mac_key_file go together: set both or neither", table: "acme", key: acme.eab_key_id == nil ? "eab_mac_key_file" : "eab_key_id")
+        }
+        for host in acme.allowed_hosts ?? [] where host.isEmpty || host.contains("/") || host.contains(":") {
+            throw fail("acme.allowed_hosts entry \"\(host)\" must be a host name", table: "acme", key: "allowed_hosts")
         }
         for contact in acme.contact ?? [] where !contact.hasPrefix("mailto:") {
             throw fail("acme.contact entry \"\(contact)\" must be a mailto: URL", table: "acme", key: "contact")
@@ -141,7 +148,21 @@ struct ConfigurationReader {
             accountKeyPath: acme.account_key_path ?? "/var/lib/csrproxy-signer/acme-account-key.pem",
             externalAccountBinding: binding, trustRootPaths: roots,
             trustOnlyListedRoots: acme.trust_only_listed_roots ?? false,
-            profile: acme.profile.flatMap { $0.isEmpty ? nil : $0 })
+            profile: acme.profile.flatMap { $0.isEmpty ? nil : $0 }, additionalHosts: acme.allowed_hosts ?? [],
+            secretInConfiguration: acme.eab_mac_key != nil)
+    }
+
+    /// A secret from its own file, which only its owner may read.
+    private func readSecret(_ path: String) throws -> String {
+        guard let mode = SecureFile.permissions(of: path), let bytes = try? SecureFile.read(path) else {
+            throw fail("acme.eab_mac_key_file \(path) cannot be read", table: "acme", key: "eab_mac_key_file")
+        }
+        guard mode & 0o077 == 0 else {
+            throw fail("acme.eab_mac_key_file \(path) is readable by others (mode \(String(mode, radix: 8))); run chmod 600 \(path)", table: "acme", key: "eab_mac_key_file")
+        }
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, bytes.count <= 4096 else { throw fail("acme.eab_mac_key_file \(path) holds no key", table: "acme", key: "eab_mac_key_file") }
+        return text
     }
 
     private func readDNS(_ dns: ConfigurationFile.DNS?) throws -> SignerConfiguration.DNSSettings {
@@ -346,5 +367,13 @@ extension SignerConfiguration.DNSSettings {
             listenAddresses: listen, tcpIdleTimeout: .seconds(tcpIdleTimeoutSeconds),
             maximumTCPConnections: maximumTCPConnections,
             udpSocketsPerAddress: udpSocketsPerAddress ?? DNSServerConfiguration().udpSocketsPerAddress)
+    }
+}
+
+extension SignerConfiguration {
+    /// What is allowed but unwise, for `check-config` to say.
+    public func warnings(configurationPath path: String) -> [String] {
+        guard acme.secretInConfiguration, let mode = SecureFile.permissions(of: path), mode & 0o044 != 0 else { return [] }
+        return ["acme.eab_mac_key is a secret in a file others can read (mode \(String(mode, radix: 8))); move it to eab_mac_key_file (mode 600), or run chmod 600 \(path)"]
     }
 }

@@ -23,6 +23,11 @@ public struct SignerConfiguration: Sendable {
         public var trustOnlyListedRoots: Bool
         /// An ACME profile (draft-ietf-acme-profiles) to order, if the CA offers it.
         public var profile: String?
+        /// Hosts besides the directory's that the CA's URLs may name.
+        public var additionalHosts: [String] = []
+        /// The EAB MAC key is written in the configuration itself (not in `eab_mac_key_file`),
+        /// so the file must be readable by root alone: `check-config` warns otherwise.
+        public var secretInConfiguration = false
     }
 
     public struct DNSSettings: Sendable {

@@ -17,7 +17,9 @@ final class AccountManager: Sendable {
     init(settings: SignerConfiguration.ACMESettings, key: ACMEAccountKey, httpClient: any ACMEHTTPClient, logger: Logger) {
         self.settings = settings
         self.logger = logger
-        client = ACMEClient(directoryURL: settings.directoryURL, accountKey: key, httpClient: httpClient, logger: logger)
+        client = ACMEClient(
+            directoryURL: settings.directoryURL, accountKey: key, httpClient: httpClient,
+            additionalHosts: Set(settings.additionalHosts), logger: logger)
     }
 
     var isRegistered: Bool { registered.withLock { $0 } }
