@@ -11,7 +11,9 @@ public final class DebianRoot: @unchecked Sendable {
         guard getuid() == 0 else { throw TestFailure("chroot needs root: run the package tests as root (CI does)") }
         path = FileManager.default.temporaryDirectory.appendingPathComponent("debian-root-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        for step in [["/bin/tar", "-C", path, "-xf", tarball], ["/bin/cp", "/etc/hosts", "\(path)/etc/hosts"], ["/bin/mount", "-t", "proc", "proc", "\(path)/proc"]] {
+        // "/" of the root must be 0755 whatever the tarball's "." says (older ones say 0700), or no
+        // user but root can run anything inside it.
+        for step in [["/bin/tar", "-C", path, "-xf", tarball], ["/bin/chmod", "0755", path], ["/bin/cp", "/etc/hosts", "\(path)/etc/hosts"], ["/bin/mount", "-t", "proc", "proc", "\(path)/proc"]] {
             let result = try await runCommand(step[0], Array(step.dropFirst()), timeout: .seconds(120))
             guard result.status == 0 else { throw TestFailure("\(step.joined(separator: " ")) failed: \(result.standardError)") }
         }
