@@ -40,7 +40,7 @@ public struct DNSServer: Service {
 
     public func run() async throws {
         try configuration.validate()
-        let limiter = ConnectionLimiter(maximum: configuration.maximumTCPConnections)
+        let limiter = ConnectionLimiter(maximum: configuration.maximumTCPConnections, maximumPerClient: configuration.maximumTCPConnectionsPerClient)
         var channels: [any Channel] = []
         var bound: [ListenAddress] = []
         do {
@@ -128,16 +128,17 @@ public struct DNSServer: Service {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
             .childChannelInitializer { channel in
-                guard limiter.acquire() else {
-                    logger.debug("refusing a TCP connection: too many open", metadata: ["dns.transport": "tcp"])
+                let client = channel.remoteAddress?.ipAddress ?? "?"
+                guard limiter.acquire(client: client) else {
+                    logger.debug("refusing a TCP connection: too many open, or too many from this client", metadata: ["dns.transport": "tcp"])
                     return channel.close()
                 }
-                channel.closeFuture.whenComplete { _ in limiter.release() }
+                channel.closeFuture.whenComplete { _ in limiter.release(client: client) }
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                     // One frame is at most 2 + 65,535 bytes; more unread than a few frames is abuse.
                     try pipeline.addHandler(ByteToMessageHandler(DNSTCPFrameDecoder(), maximumBufferSize: 4 * 65_537))
+                    try pipeline.addHandler(MessageDeadlineHandler(timeout: idleTimeout, logger: logger))
                     try pipeline.addHandler(TCPQueryHandler(responder: responder, logger: logger))
                 }
             }

@@ -4,10 +4,13 @@ import NIOCore
 public struct DNSServerConfiguration: Sendable {
     /// Each address is served over both UDP and TCP.
     public var listenAddresses: [ListenAddress]
-    /// A TCP connection with no query for this long is closed (RFC 7766 §6.2.3 suggests seconds).
+    /// A TCP connection that completes no query for this long is closed (RFC 7766 §6.2.3
+    /// suggests seconds); bytes of an unfinished query do not count.
     public var tcpIdleTimeout: TimeAmount
     /// Open TCP connections across all addresses; further ones are closed at once.
     public var maximumTCPConnections: Int
+    /// Open TCP connections from one client address, so one client cannot take every slot.
+    public var maximumTCPConnectionsPerClient: Int
     /// UDP sockets bound to each address with SO_REUSEPORT, so every core reads queries.
     /// An ephemeral port (0) always gets one socket.
     public var udpSocketsPerAddress: Int
@@ -16,11 +19,13 @@ public struct DNSServerConfiguration: Sendable {
         listenAddresses: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 53)],
         tcpIdleTimeout: TimeAmount = .seconds(10),
         maximumTCPConnections: Int = 256,
+        maximumTCPConnectionsPerClient: Int = 16,
         udpSocketsPerAddress: Int = System.coreCount
     ) {
         self.listenAddresses = listenAddresses
         self.tcpIdleTimeout = tcpIdleTimeout
         self.maximumTCPConnections = maximumTCPConnections
+        self.maximumTCPConnectionsPerClient = maximumTCPConnectionsPerClient
         self.udpSocketsPerAddress = udpSocketsPerAddress
     }
 
@@ -30,6 +35,7 @@ public struct DNSServerConfiguration: Sendable {
             throw DNSServerError(.invalidConfiguration, "a listen address is given twice")
         }
         guard maximumTCPConnections > 0 else { throw DNSServerError(.invalidConfiguration, "maximumTCPConnections must be at least 1") }
+        guard maximumTCPConnectionsPerClient > 0 else { throw DNSServerError(.invalidConfiguration, "maximumTCPConnectionsPerClient must be at least 1") }
         guard udpSocketsPerAddress > 0 else { throw DNSServerError(.invalidConfiguration, "udpSocketsPerAddress must be at least 1") }
         guard tcpIdleTimeout > .zero else { throw DNSServerError(.invalidConfiguration, "tcpIdleTimeout must be positive") }
     }

@@ -82,25 +82,75 @@ final class TCPQueryHandler: ChannelInboundHandler {
     }
 }
 
-/// Counts open TCP connections across all listeners so a flood cannot exhaust file descriptors.
-final class ConnectionLimiter: Sendable {
-    private let open = Atomic<Int>(0)
-    let maximum: Int
+/// Closes a connection that has not completed a query within `timeout`: armed when the
+/// connection opens and again after each whole query. It sits behind the frame decoder, so only
+/// complete messages count: a client trickling a byte at a time cannot hold its slot (RFC 7766
+/// §6.2.3, and the slow-read defence of nginx's client_header_timeout).
+final class MessageDeadlineHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
 
-    init(maximum: Int) {
-        self.maximum = maximum
+    private let timeout: TimeAmount
+    private let logger: Logger
+    private var deadline: Scheduled<Void>?
+
+    init(timeout: TimeAmount, logger: Logger) {
+        self.timeout = timeout
+        self.logger = logger
     }
 
-    /// Takes a slot, or returns false when all are in use.
-    func acquire() -> Bool {
-        if open.wrappingAdd(1, ordering: .relaxed).newValue > maximum {
-            open.wrappingSubtract(1, ordering: .relaxed)
-            return false
+    func handlerAdded(context: ChannelHandlerContext) {
+        arm(context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        arm(context)
+        context.fireChannelRead(data)
+    }
+
+    private func arm(_ context: ChannelHandlerContext) {
+        deadline?.cancel()
+        let logger = self.logger
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: timeout) {
+            logger.debug("closing a TCP connection that sent no whole query in time", metadata: ["dns.transport": "tcp"])
+            channel.close(promise: nil)
         }
-        return true
+    }
+}
+
+/// Counts open TCP connections across all listeners, and per client address, so neither a
+/// flood nor one client can exhaust file descriptors or every slot.
+final class ConnectionLimiter: Sendable {
+    private let counts = Mutex<(total: Int, perClient: [String: Int])>((0, [:]))
+    let maximum: Int
+    let maximumPerClient: Int
+
+    init(maximum: Int, maximumPerClient: Int) {
+        self.maximum = maximum
+        self.maximumPerClient = maximumPerClient
     }
 
-    func release() {
-        open.wrappingSubtract(1, ordering: .relaxed)
+    /// Takes a slot for `client`, or returns false when all, or all of its share, are in use.
+    func acquire(client: String) -> Bool {
+        counts.withLock { counts in
+            let mine = counts.perClient[client, default: 0]
+            guard counts.total < maximum, mine < maximumPerClient else { return false }
+            counts.total += 1
+            counts.perClient[client] = mine + 1
+            return true
+        }
+    }
+
+    func release(client: String) {
+        counts.withLock { counts in
+            counts.total -= 1
+            let mine = counts.perClient[client, default: 1] - 1
+            counts.perClient[client] = mine > 0 ? mine : nil
+        }
     }
 }

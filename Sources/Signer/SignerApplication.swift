@@ -95,9 +95,14 @@ public func buildSigner(
             readiness: readiness, deadline: configuration.issuance.deadline, logger: logger))
     }
     let listen = configuration.http.listen
+    let limits = configuration.http.limits
+    let clients = ClientConnections(maximumPerClient: limits.maximumConnectionsPerClient)
+    let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionGuard(limits: limits, clients: clients, logger: logger)])
     return Application(
-        router: router, server: identities.map { .reloadableTLS(identities: $0) } ?? .http1(),
-        configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "csrproxy-signer"),
+        router: router, server: identities.map { .reloadableTLS(identities: $0, http1: http1) } ?? .http1(configuration: http1),
+        configuration: .init(
+            address: .hostname(listen.host, port: listen.port), serverName: "csrproxy-signer",
+            availableConnectionsDelegate: MaximumAvailableConnections(limits.maximumConnections)),
         services: services,
         onServerRunning: { channel in
             readiness.httpBound()

@@ -54,11 +54,14 @@ struct ServeDNSCommand: AsyncParsableCommand {
     @Option(help: "TTL of NS, A, AAAA and CAA records, in seconds.")
     var recordTTL: UInt32 = 300
 
-    @Option(help: "Seconds before an idle TCP connection is closed.")
+    @Option(help: "Seconds a TCP connection may go without completing a query before it is closed.")
     var tcpIdleTimeout: Int64 = 10
 
     @Option(help: "Most TCP connections open at once.")
     var maxTCPConnections = 256
+
+    @Option(help: "Most TCP connections open at once from one client address.")
+    var maxTCPConnectionsPerClient = 16
 
     @Option(help: "UDP sockets per address (SO_REUSEPORT). Default: one per core.")
     var udpSockets: Int?
@@ -121,7 +124,7 @@ struct ServeDNSSetup {
         }
         server = DNSServerConfiguration(
             listenAddresses: listen, tcpIdleTimeout: .seconds(flags.tcpIdleTimeout),
-            maximumTCPConnections: flags.maxTCPConnections,
+            maximumTCPConnections: flags.maxTCPConnections, maximumTCPConnectionsPerClient: flags.maxTCPConnectionsPerClient,
             udpSocketsPerAddress: flags.udpSockets ?? DNSServerConfiguration().udpSocketsPerAddress)
         try server.validate()
     }

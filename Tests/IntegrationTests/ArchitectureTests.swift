@@ -21,7 +21,7 @@ struct ArchitectureTests {
         // The composition root: the one module where DNS, ACME and HTTP meet.
         "Signer": [
             "DNSCodec", "DNSServer", "ACME", "SignerProtocol", "CertificateSupport", "ReloadableTLS", "SystemdSupport", "Foundation", "Crypto", "_CryptoExtras",
-            "X509", "SwiftASN1", "Hummingbird", "HummingbirdCore", "HTTPTypes", "Prometheus", "TOMLKit",
+            "X509", "SwiftASN1", "Hummingbird", "HummingbirdCore", "HTTPTypes", "NIOHTTPTypes", "Prometheus", "TOMLKit",
             "NIOCore", "NIOPosix", "NIOSSL", "Logging", "ServiceLifecycle",
         ],
         // The embeddable agent: no server stack (no Hummingbird, no DNS server, no ACME client).

@@ -172,4 +172,71 @@ struct SignerAbuseTests {
             #"csrproxy_issuances_total{zone="eval.example.com",outcome="issued",label_product="other""#,
         ], "\(issued)")
     }
+
+    /// 1,000 slow HTTP connections and 300 DNS TCP connections trickling a byte a second, all
+    /// from 127.0.0.1: meanwhile a client at 127.0.0.2 gets a certificate within 5 s and an
+    /// answer from `dig +tcp`, the signer's descriptors stay within its caps, and every slow
+    /// connection is closed within its timeout.
+    @Test func slowClientsExhaustNothing() async throws {
+        var options = SignerHarness.Options()
+        options.extraHTTP = "header_timeout_seconds = 3\nbody_timeout_seconds = 3\nmax_connections = 512\nmax_connections_per_client = 32"
+        options.extraDNS = "tcp_idle_timeout_seconds = 3\nmax_tcp_connections_per_client = 16"
+        let harness = try await SignerHarness(options)
+        defer { harness.stop() }
+        let script = harness.workDirectory.appendingPathComponent("slow.py").path
+        try """
+            import resource, socket, sys, time
+            resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+            http_port, dns_port = int(sys.argv[1]), int(sys.argv[2])
+            sockets = []
+            for kind, port, count, first in (("http", http_port, 1000, b"POST /v1/sign HTTP/1.1\\r\\nHost: s\\r\\nContent-Le"), ("dns", dns_port, 300, b"\\x00")):
+                for _ in range(count):
+                    s = socket.create_connection(("127.0.0.1", port))
+                    s.setblocking(False)
+                    try:
+                        s.send(first)
+                    except OSError:
+                        pass
+                    sockets.append((kind, s))
+            print("opened", flush=True)
+            start, open_, closed = time.time(), set(range(len(sockets))), []
+            while time.time() < start + 15 and open_:
+                for i in list(open_):
+                    kind, s = sockets[i]
+                    try:
+                        if s.recv(4096) == b"":
+                            raise OSError("closed")
+                        s.send(b"n" if kind == "http" else b"\\x20")
+                    except BlockingIOError:
+                        try:
+                            s.send(b"n" if kind == "http" else b"\\x20")
+                        except BlockingIOError:
+                            pass
+                        except OSError:
+                            open_.discard(i); closed.append(time.time() - start)
+                    except OSError:
+                        open_.discard(i); closed.append(time.time() - start)
+                time.sleep(1)
+            print("still-open=%d last-close=%.1f" % (len(open_), max(closed or [0])), flush=True)
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        let slow = try ServerProcess("/usr/bin/python3", [script, String(harness.baseURL.port!), String(harness.dnsPort)])
+        defer { _ = slow.stop() }
+        _ = try await slow.waitForOutput(matching: "(opened)", timeout: .seconds(60))
+
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(harness.signer.pid)/fd").count
+        #expect(descriptors < 32 + 16 + 100, "the signer holds \(descriptors) descriptors")
+        let csr = harness.workDirectory.appendingPathComponent("req.der").path
+        try Data(try TestCertificates.csr(for: [Self.name], key: .init(P256.Signing.PrivateKey()))).write(to: URL(fileURLWithPath: csr))
+        let started = ContinuousClock.now
+        let issued = try await runCommand("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--interface", "127.0.0.2", "--max-time", "30",
+                                                             "-H", "Content-Type: application/pkcs10", "--data-binary", "@\(csr)", harness.signURL.absoluteString])
+        #expect(issued.standardOutput == "200", "\(issued.standardOutput) \(issued.standardError)")
+        #expect(ContinuousClock.now - started < .seconds(5), "the issuance took \(ContinuousClock.now - started) beside the slow clients")
+        let answer = try await Dig.query(port: harness.dnsPort, Self.name, "A", tcp: true, options: ["-b", "127.0.0.2"])
+        #expect(answer.status == "NOERROR" && !answer.answer.isEmpty, "\(answer.raw)")
+
+        let report = try await slow.waitForOutput(matching: #"(still-open=\d+ last-close=[\d.]+)"#, timeout: .seconds(60))
+        #expect(report.hasPrefix("still-open=0 "), "\(report)")
+        if let last = Double(report.split(separator: "=").last ?? "") { #expect(last <= 3 + 2, "the last slow connection closed after \(last) s") }
+    }
 }

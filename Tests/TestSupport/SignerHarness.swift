@@ -37,6 +37,7 @@ public final class SignerHarness: @unchecked Sendable {
         public var rateLimitBurst = 1000
         public var bodyLimitBytes = 16384
         public var extraHTTP = ""
+        public var extraDNS = ""
         public init() {}
     }
 
@@ -57,6 +58,7 @@ public final class SignerHarness: @unchecked Sendable {
             [dns]
             listen = ["127.0.0.1:\(dnsPort)"]
             udp_sockets = 1
+            \(options.extraDNS)
 
             [http]
             listen = "127.0.0.1:0"

@@ -27,6 +27,7 @@ struct ConfigurationFile: Decodable {
         var challenge_ttl: Int?
         var tcp_idle_timeout_seconds: Int?
         var max_tcp_connections: Int?
+        var max_tcp_connections_per_client: Int?
         var udp_sockets: Int?
     }
 
@@ -44,6 +45,11 @@ struct ConfigurationFile: Decodable {
         var rate_limit_burst: Int?
         var metric_labels: [String]?
         var metric_label_values: [String: [String]]?
+        var header_timeout_seconds: Int?
+        var body_timeout_seconds: Int?
+        var idle_timeout_seconds: Int?
+        var max_connections: Int?
+        var max_connections_per_client: Int?
     }
 
     struct Issuance: Decodable {

@@ -183,6 +183,7 @@ struct ConfigurationReader {
             challengeTTL: try ttl(dns?.challenge_ttl, "challenge_ttl", default: 10),
             tcpIdleTimeoutSeconds: Int64(dns?.tcp_idle_timeout_seconds ?? 10),
             maximumTCPConnections: dns?.max_tcp_connections ?? 256,
+            maximumTCPConnectionsPerClient: dns?.max_tcp_connections_per_client ?? 16,
             udpSocketsPerAddress: dns?.udp_sockets)
         do {
             try settings.serverConfiguration.validate()
@@ -237,9 +238,26 @@ struct ConfigurationReader {
             guard values.count <= 100 else { throw fail("http.metric_label_values.\(key) lists more than 100 values", table: "http", key: "metric_label_values") }
             metricValues[key] = Set(values)
         }
-        return .init(
+        var limits = ConnectionLimits()
+        func seconds(_ value: Int?, _ key: String, _ fallback: Duration) throws -> Duration {
+            guard let value else { return fallback }
+            guard (1...3600).contains(value) else { throw fail("http.\(key) must be between 1 and 3600 seconds", table: "http", key: key) }
+            return .seconds(value)
+        }
+        limits.headerTimeout = try seconds(http?.header_timeout_seconds, "header_timeout_seconds", limits.headerTimeout)
+        limits.bodyTimeout = try seconds(http?.body_timeout_seconds, "body_timeout_seconds", limits.bodyTimeout)
+        limits.idleTimeout = try seconds(http?.idle_timeout_seconds, "idle_timeout_seconds", limits.idleTimeout)
+        limits.maximumConnections = http?.max_connections ?? limits.maximumConnections
+        limits.maximumConnectionsPerClient = http?.max_connections_per_client ?? limits.maximumConnectionsPerClient
+        guard (1...1_000_000).contains(limits.maximumConnections) else { throw fail("http.max_connections must be at least 1", table: "http", key: "max_connections") }
+        guard (1...limits.maximumConnections).contains(limits.maximumConnectionsPerClient) else {
+            throw fail("http.max_connections_per_client must be between 1 and max_connections", table: "http", key: "max_connections_per_client")
+        }
+        var settings = SignerConfiguration.HTTPSettings(
             listen: listen, tls: tls, trustedProxies: http?.trusted_proxies ?? [], bodyLimitBytes: bodyLimit,
             rateLimit: .init(perMinute: perMinute, burst: burst), metricLabelKeys: metricLabels, metricLabelValues: metricValues)
+        settings.limits = limits
+        return settings
     }
 
     private func readZone(_ zone: ConfigurationFile.Zone, index: Int, dns: SignerConfiguration.DNSSettings) throws -> SignerConfiguration.ZoneSettings {
@@ -365,7 +383,7 @@ extension SignerConfiguration.DNSSettings {
     var serverConfiguration: DNSServerConfiguration {
         DNSServerConfiguration(
             listenAddresses: listen, tcpIdleTimeout: .seconds(tcpIdleTimeoutSeconds),
-            maximumTCPConnections: maximumTCPConnections,
+            maximumTCPConnections: maximumTCPConnections, maximumTCPConnectionsPerClient: maximumTCPConnectionsPerClient,
             udpSocketsPerAddress: udpSocketsPerAddress ?? DNSServerConfiguration().udpSocketsPerAddress)
     }
 }

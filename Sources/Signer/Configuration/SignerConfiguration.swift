@@ -37,6 +37,7 @@ public struct SignerConfiguration: Sendable {
         public var challengeTTL: UInt32
         public var tcpIdleTimeoutSeconds: Int64
         public var maximumTCPConnections: Int
+        public var maximumTCPConnectionsPerClient: Int
         public var udpSocketsPerAddress: Int?
     }
 
@@ -52,6 +53,8 @@ public struct SignerConfiguration: Sendable {
         /// The values each of those keys may show in metrics; any other value shows as `other`,
         /// so no requester can add a series.
         public var metricLabelValues: [String: Set<String>] = [:]
+        /// Deadlines and connection caps for slow or greedy clients.
+        public var limits = ConnectionLimits()
     }
 
     public enum TLSMode: Sendable, Equatable {
