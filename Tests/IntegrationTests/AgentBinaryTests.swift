@@ -168,7 +168,9 @@ struct AgentBinaryTests {
         #expect((object["notAfter"] as? String).flatMap(formatter.date(from:)) == Date(timeIntervalSince1970: leaf.notValidAfter.timeIntervalSince1970.rounded(.down)))
         #expect(object["names"] as? [String] == [SignerHarness.name])
         #expect(object["keyType"] as? String == "ECDSA P-256")
-        #expect((object["keyFingerprintSHA256"] as? String)?.count == 64)
+        // The same hash openssl gives of the DER SubjectPublicKeyInfo, as per-install labels use.
+        let openssl = try await runCommand("/bin/sh", ["-c", "openssl pkey -in \(agent.path("key.pem")) -pubout -outform DER | sha256sum | cut -c1-64"])
+        #expect(object["keyFingerprintSHA256"] as? String == openssl.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines))
         #expect(object["installed"] as? Bool == true)
     }
 

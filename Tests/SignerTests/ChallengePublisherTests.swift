@@ -29,6 +29,11 @@ struct ChallengePublisherTests {
         }
         #expect(store.allTXT().isEmpty)
         #expect(owned.registered(Self.value, at: TestZone.challenge) == nil)
+        // And what a resolver sees: no value at the name.
+        try await withRunningDNSServer(store: store) { port in
+            let answer = try await Dig.query(port: port, TestZone.challenge.description, "TXT")
+            #expect(answer.answer.isEmpty, "\(answer.raw)")
+        }
     }
 
     /// Cancelled while it waits for the probe: the value is withdrawn all the same.

@@ -58,6 +58,29 @@ struct ConfigurationTests {
         }
     }
 
+    /// The EAB MAC key from a file root alone may read; a looser file is refused, and a secret
+    /// written in a configuration others can read is warned about.
+    @Test func theEABKeyComesFromAFileOnlyItsOwnerReads() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("eab-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = directory.appendingPathComponent("mac.key").path
+        try "c2VjcmV0\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let withFile = Self.minimal.replacingOccurrences(of: #"directory_url = "https://ca.example/dir""#, with: "directory_url = \"https://ca.example/dir\"\neab_key_id = \"k\"\neab_mac_key_file = \"\(secret)\"")
+        chmod(secret, 0o644)
+        #expect { try SignerConfiguration(toml: withFile) } throws: { "\($0)".contains("readable by others") }
+        chmod(secret, 0o600)
+        #expect(try SignerConfiguration(toml: withFile).acme.externalAccountBinding?.macKey == "c2VjcmV0")
+
+        let inline = Self.minimal.replacingOccurrences(of: #"directory_url = "https://ca.example/dir""#, with: "directory_url = \"https://ca.example/dir\"\neab_key_id = \"k\"\neab_mac_key = \"c2VjcmV0\"")
+        let path = directory.appendingPathComponent("signer.toml").path
+        try inline.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o644)
+        #expect(try SignerConfiguration(contentsOfFile: path).warnings(configurationPath: path).first?.contains("eab_mac_key_file") == true)
+        chmod(path, 0o600)
+        #expect(try SignerConfiguration(contentsOfFile: path).warnings(configurationPath: path).isEmpty)
+    }
+
     @Test func aSubjectBelongsToOneZone() {
         let second = """
 

@@ -39,9 +39,12 @@ struct ChallengeSweep: Service {
     let logger: Logger
 
     func run() async throws {
-        while !Task.isCancelledOrShuttingDown {
-            try? await Task.sleep(for: interval)
-            sweep()
+        // A graceful shutdown cancels the wait, so a stop never waits out an interval.
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: interval)
+                sweep()
+            }
         }
     }
 
@@ -60,8 +63,4 @@ struct ChallengeSweep: Service {
         if withdrawn > 0 { metrics.recordSweptValues(withdrawn) }
         return withdrawn
     }
-}
-
-extension Task where Success == Never, Failure == Never {
-    static var isCancelledOrShuttingDown: Bool { isCancelled || isShuttingDownGracefully }
 }
