@@ -81,6 +81,14 @@ struct AgentBinaryTests {
         #expect(third.standardOutput.contains("not due; next renewal at"), "\(third.standardOutput)")
         #expect(relay.connections == connections, "renew connected to the signer although nothing was due")
         #expect(try Self.snapshot(agent) == before)
+        // status shows the moment renew will act, the one it just printed (not the window's start).
+        let printed = try #require(third.standardOutput.components(separatedBy: "next renewal at ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss Z"
+        let status = try JSONSerialization.jsonObject(with: Data(try await agent.run(["status", "--json"]).standardOutput.utf8)) as? [String: Any]
+        let shown = (status?["nextRenewal"] as? String).flatMap(ISO8601DateFormatter().date(from:))
+        #expect(shown != nil && shown == formatter.date(from: printed), "status says \(String(describing: status?["nextRenewal"])), renew said \(printed)")
     }
 
     /// renew --force replaces the certificate, keeps the key and signals the product;

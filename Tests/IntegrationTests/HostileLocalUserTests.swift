@@ -96,7 +96,7 @@ struct HostileLocalUserTests {
         let before = try decoy.snapshot()
         let planted = try await Self.asProduct("""
             cd \(agent.directory) && ln -s \(decoy.directory)/privkey.pem pending-key.pem && \
-            printf '{"isFallback": true}' > state.json && ln -s \(decoy.directory) archive/0 && \
+            printf '{"isFallback": true}' > state.json && mkfifo renewal-info.json && ln -s \(decoy.directory) archive/0 && \
             mkdir archive/1 && ln -s \(decoy.directory)/key.pem archive/1/key.pem && echo planted
             """)
         #expect(planted.standardOutput.contains("planted"), "\(planted.standardError)")
@@ -158,7 +158,8 @@ struct HostileLocalUserTests {
         try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
         chown(run, user.uid, user.gid)
         let rootDecoy = try ServerProcess("/bin/sleep", ["300"])
-        defer { _ = rootDecoy.stop() }
+        // SIGKILL: the test runner's threads block SIGTERM, and its children inherit that.
+        defer { kill(rootDecoy.pid, SIGKILL); _ = rootDecoy.waitForExit(within: .seconds(5)) }
         try await Self.asProduct("echo \(rootDecoy.pid) > \(run)/product.pid").mustSucceed()
         let (agent, _) = try await AgentRunner.issued(by: harness)
         let config = try String(contentsOfFile: agent.configurationPath, encoding: .utf8)
@@ -174,7 +175,7 @@ struct HostileLocalUserTests {
         let marker = "\(run)/reloaded"
         let product = try ServerProcess("/usr/bin/setpriv", ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "/bin/sh", "-c",
             "trap 'echo reloaded >> \(marker)' HUP; echo $$ > \(run)/product.pid; while :; do sleep 0.05; done"])
-        defer { _ = product.stop() }
+        defer { kill(product.pid, SIGKILL); _ = product.waitForExit(within: .seconds(5)) }
         let deadline = ContinuousClock.now + .seconds(10)
         while (try? String(contentsOfFile: "\(run)/product.pid", encoding: .utf8))?.contains("\(rootDecoy.pid)") != false, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
@@ -224,7 +225,38 @@ struct HostileLocalUserTests {
         let readable = try await Self.readableByProduct(agent.directory)
         #expect(!readable.contains(decoy.secretBody))
     }
+
+    /// An `exec` reload runs as the product's user, with PATH, LANG and the CSRPROXY_ variables
+    /// only: none of root's environment, and nothing root could do.
+    @Test func anExecReloadRunsAsTheProductWithAMinimalEnvironment() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        let user = try Self.nobody
+        let out = harness.workDirectory.appendingPathComponent("exec-out").path
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        chown(out, user.uid, user.gid)
+        let (agent, _) = try await AgentRunner.issued(by: harness)
+        let config = try String(contentsOfFile: agent.configurationPath, encoding: .utf8)
+        try (config + """
+            owner = "nobody"
+            [[reload]]
+            method = "exec"
+            command = ["/bin/sh", "-c", "id -u > \(out)/uid; env > \(out)/env; touch /root/written-by-exec 2>/dev/null; true"]
+            timeout_seconds = 10
+            """).write(toFile: agent.configurationPath, atomically: true, encoding: .utf8)
+        setenv("CSRPROXY_TEST_ROOT_SECRET", "hunter2", 1)
+        defer { unsetenv("CSRPROXY_TEST_ROOT_SECRET") }
+        let renewed = try await agent.run(["renew", "--force"])
+        #expect(renewed.status == 0, "\(renewed.standardError)")
+        #expect(try String(contentsOfFile: "\(out)/uid", encoding: .utf8) == "\(user.uid)\n")
+        let environment = try String(contentsOfFile: "\(out)/env", encoding: .utf8)
+        let names = Set(environment.split(separator: "\n").map { String($0.prefix { $0 != "=" }) })
+        #expect(names.isSubset(of: ["PATH", "LANG", "PWD", "SHLVL", "_", "CSRPROXY_KEY", "CSRPROXY_CERT", "CSRPROXY_CHAIN", "CSRPROXY_FULLCHAIN"]), "\(names)")
+        #expect(!environment.contains("hunter2"))
+        #expect(!FileManager.default.fileExists(atPath: "/root/written-by-exec"))
+    }
 }
+
 
 extension CommandResult {
     /// Fails the test with what the command said when it did not exit 0.
