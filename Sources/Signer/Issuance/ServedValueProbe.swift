@@ -68,21 +68,12 @@ struct ServedValueProbe: Sendable {
         let server = self.server
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(AddressedEnvelope(remoteAddress: server, data: ByteBuffer(bytes: query)))
-            return try await withThrowingTaskGroup(of: DNSMessage?.self) { group in
-                group.addTask {
-                    for try await envelope in inbound where envelope.remoteAddress == server {
-                        guard let response = try? DNSMessage(parsing: envelope.data), response.header.id == id, response.header.isResponse else { continue }
-                        return response
-                    }
-                    return nil
+            return try await Self.first(within: timeout, from: server) {
+                for try await envelope in inbound where envelope.remoteAddress == server {
+                    guard let response = try? DNSMessage(parsing: envelope.data), response.header.id == id, response.header.isResponse else { continue }
+                    return response
                 }
-                group.addTask {
-                    try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let next = try await group.next(), let response = next, !Task.isCancelled else { throw ProbeTimeout(server: server) }
-                return response
+                return nil
             }
         }
     }
@@ -100,28 +91,36 @@ struct ServedValueProbe: Sendable {
         let server = self.server
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(framed)
-            return try await withThrowingTaskGroup(of: DNSMessage?.self) { group in
-                group.addTask {
-                    var received = ByteBuffer()
-                    for try await chunk in inbound {
-                        received.writeImmutableBuffer(chunk)
-                        guard let length = received.getInteger(at: received.readerIndex, as: UInt16.self),
-                              received.readableBytes >= 2 + Int(length)
-                        else { continue }
-                        let response = try DNSMessage(parsing: received.getSlice(at: received.readerIndex + 2, length: Int(length))!)
-                        guard response.header.id == id, response.header.isResponse else { return nil }
-                        return response
-                    }
-                    return nil
+            return try await Self.first(within: timeout, from: server) {
+                var received = ByteBuffer()
+                for try await chunk in inbound {
+                    received.writeImmutableBuffer(chunk)
+                    guard let length = received.getInteger(at: received.readerIndex, as: UInt16.self),
+                          received.readableBytes >= 2 + Int(length),
+                          let frame = received.getSlice(at: received.readerIndex + 2, length: Int(length))
+                    else { continue }
+                    let response = try DNSMessage(parsing: frame)
+                    guard response.header.id == id, response.header.isResponse else { return nil }
+                    return response
                 }
-                group.addTask {
-                    try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let next = try await group.next(), let response = next else { throw ProbeTimeout(server: server) }
-                return response
+                return nil
             }
+        }
+    }
+
+    /// The response `receive` finds, or `ProbeTimeout` when it finds none within `timeout`.
+    private static func first(
+        within timeout: TimeAmount, from server: SocketAddress, _ receive: @escaping @Sendable () async throws -> DNSMessage?
+    ) async throws -> DNSMessage {
+        try await withThrowingTaskGroup(of: DNSMessage?.self) { group in
+            group.addTask { try await receive() }
+            group.addTask {
+                try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let next = try await group.next(), let response = next, !Task.isCancelled else { throw ProbeTimeout(server: server) }
+            return response
         }
     }
 }

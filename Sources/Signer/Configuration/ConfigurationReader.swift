@@ -1,0 +1,193 @@
+import CertificateSupport
+import DNSCodec
+import DNSServer
+import Foundation
+import SignerProtocol
+import TOMLKit
+
+/// Turns the decoded file into checked values, throwing at the first wrong one with its line.
+struct ConfigurationReader {
+    let locate: ConfigurationLineLocator
+
+    mutating func read(_ file: ConfigurationFile) throws -> SignerConfiguration {
+        let acme = try readACME(file.acme)
+        let dns = try readDNS(file.dns)
+        let http = try readHTTP(file.http)
+        let deadline = file.issuance?.deadline_seconds ?? 60
+        guard (1...3600).contains(deadline) else {
+            throw fail("issuance.deadline_seconds must be between 1 and 3600", table: "issuance", key: "deadline_seconds")
+        }
+        guard !file.zones.isEmpty else {
+            throw fail("no [[zones]] entry: the signer needs at least one zone to serve", table: nil, key: nil)
+        }
+        var zones: [SignerConfiguration.ZoneSettings] = []
+        for (index, zone) in file.zones.enumerated() {
+            zones.append(try readZone(zone, index: index, dns: dns))
+        }
+        if case .automatic(let name, _) = http.tls {
+            try addAPIHost(name, addresses: file.http?.tls_auto_addresses ?? [], to: &zones)
+        }
+        // Each subject must lead to one zone, or a CSR could not be routed.
+        for (index, zone) in zones.enumerated() {
+            if let earlier = zones[..<index].firstIndex(where: { $0.subject == zone.subject && $0.naming == zone.naming }) {
+                throw fail("zones[\(index)] has the same subject as zones[\(earlier)]; each subject belongs to one zone", table: "zones", index: index, key: "subject")
+            }
+            if let earlier = zones[..<index].firstIndex(where: { $0.dns.origin == zone.dns.origin }) {
+                throw fail("zone \(zone.dns.origin) is listed twice (zones[\(earlier)] and zones[\(index)])", table: "zones", index: index, key: "zone")
+            }
+        }
+        return SignerConfiguration(acme: acme, dns: dns, http: http, issuance: .init(deadline: .seconds(deadline)), zones: zones)
+    }
+
+    private func readACME(_ acme: ConfigurationFile.ACME) throws -> SignerConfiguration.ACMESettings {
+        guard let url = URL(string: acme.directory_url), url.scheme == "https", url.host != nil else {
+            throw fail("acme.directory_url \"\(acme.directory_url)\" must be an https:// URL", table: "acme", key: "directory_url")
+        }
+        if acme.eab_mac_key != nil, acme.eab_mac_key_file != nil {
+            throw fail("acme.eab_mac_key and acme.eab_mac_key_file are two places for one secret: keep eab_mac_key_file", table: "acme", key: "eab_mac_key")
+        }
+        let macKey = try acme.eab_mac_key_file.map(readSecret) ?? acme.eab_mac_key
+        var binding: (String, String)?
+        switch (acme.eab_key_id, macKey) {
+        case (nil, nil): binding = nil
+        case (let keyID?, let macKey?): binding = (keyID, macKey)
+        default: throw fail("acme.eab_key_id and acme.eab_mac_key_file go together: set both or neither", table: "acme", key: acme.eab_key_id == nil ? "eab_mac_key_file" : "eab_key_id")
+        }
+        for host in acme.allowed_hosts ?? [] where host.isEmpty || host.contains("/") || host.contains(":") {
+            throw fail("acme.allowed_hosts entry \"\(host)\" must be a host name", table: "acme", key: "allowed_hosts")
+        }
+        for contact in acme.contact ?? [] where !contact.hasPrefix("mailto:") {
+            throw fail("acme.contact entry \"\(contact)\" must be a mailto: URL", table: "acme", key: "contact")
+        }
+        let roots = acme.trust_roots ?? []
+        if acme.trust_only_listed_roots == true, roots.isEmpty {
+            throw fail("acme.trust_only_listed_roots is true but acme.trust_roots is empty", table: "acme", key: "trust_only_listed_roots")
+        }
+        return .init(
+            directoryURL: url, contact: acme.contact ?? [],
+            accountKeyPath: acme.account_key_path ?? "/var/lib/csrproxy-signer/acme-account-key.pem",
+            externalAccountBinding: binding, trustRootPaths: roots,
+            trustOnlyListedRoots: acme.trust_only_listed_roots ?? false,
+            profile: acme.profile.flatMap { $0.isEmpty ? nil : $0 }, additionalHosts: acme.allowed_hosts ?? [],
+            secretInConfiguration: acme.eab_mac_key != nil)
+    }
+
+    /// A secret from its own file, which only its owner may read.
+    private func readSecret(_ path: String) throws -> String {
+        guard let mode = SecureFile.permissions(of: path), let bytes = try? SecureFile.read(path) else {
+            throw fail("acme.eab_mac_key_file \(path) cannot be read", table: "acme", key: "eab_mac_key_file")
+        }
+        guard mode & 0o077 == 0 else {
+            throw fail("acme.eab_mac_key_file \(path) is readable by others (mode \(String(mode, radix: 8))); run chmod 600 \(path)", table: "acme", key: "eab_mac_key_file")
+        }
+        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, bytes.count <= 4096 else { throw fail("acme.eab_mac_key_file \(path) holds no key", table: "acme", key: "eab_mac_key_file") }
+        return text
+    }
+
+    private func readDNS(_ dns: ConfigurationFile.DNS?) throws -> SignerConfiguration.DNSSettings {
+        let listen = try (dns?.listen ?? ["0.0.0.0:53"]).map { text in
+            do { return try ListenAddress(parsing: text) } catch {
+                throw fail("dns.listen entry \"\(text)\" is not HOST:PORT", table: "dns", key: "listen")
+            }
+        }
+        func ttl(_ value: Int?, _ key: String, default fallback: UInt32) throws -> UInt32 {
+            guard let value else { return fallback }
+            guard (0...86_400).contains(value) else { throw fail("dns.\(key) must be between 0 and 86400 seconds", table: "dns", key: key) }
+            return UInt32(value)
+        }
+        let settings = SignerConfiguration.DNSSettings(
+            listen: listen,
+            negativeTTL: try ttl(dns?.negative_ttl, "negative_ttl", default: 60),
+            recordTTL: try ttl(dns?.record_ttl, "record_ttl", default: 300),
+            challengeTTL: try ttl(dns?.challenge_ttl, "challenge_ttl", default: 10),
+            tcpIdleTimeoutSeconds: Int64(dns?.tcp_idle_timeout_seconds ?? 10),
+            maximumTCPConnections: dns?.max_tcp_connections ?? 256,
+            maximumTCPConnectionsPerClient: dns?.max_tcp_connections_per_client ?? 16,
+            udpSocketsPerAddress: dns?.udp_sockets)
+        do {
+            try settings.serverConfiguration.validate()
+        } catch let error as DNSServerError {
+            throw fail("[dns]: \(error.message)", table: "dns", key: nil)
+        }
+        return settings
+    }
+
+    private func readHTTP(_ http: ConfigurationFile.HTTP?) throws -> SignerConfiguration.HTTPSettings {
+        let listenText = http?.listen ?? "0.0.0.0:8443"
+        guard let listen = try? ListenAddress(parsing: listenText) else {
+            throw fail("http.listen \"\(listenText)\" is not HOST:PORT", table: "http", key: "listen")
+        }
+        let tls: SignerConfiguration.TLSMode
+        switch http?.tls ?? "off" {
+        case "off":
+            tls = .off
+        case "files":
+            guard let certificate = http?.tls_certificate, let key = http?.tls_key else {
+                throw fail("http.tls = \"files\" needs http.tls_certificate and http.tls_key", table: "http", key: "tls")
+            }
+            tls = .files(certificatePath: certificate, keyPath: key)
+        case "auto":
+            guard let name = http?.tls_auto_name, !name.isEmpty else {
+                throw fail("http.tls = \"auto\" needs http.tls_auto_name, a name in one of the zones for the API", table: "http", key: "tls")
+            }
+            tls = .automatic(name: name.lowercased(), directory: http?.tls_auto_directory ?? "/var/lib/csrproxy-signer/api-tls")
+        case let other:
+            throw fail("http.tls is \"\(other)\"; use \"off\", \"files\" or \"auto\"", table: "http", key: "tls")
+        }
+        let bodyLimit = http?.body_limit_bytes ?? 16 * 1024
+        guard (1024...1 << 20).contains(bodyLimit) else {
+            throw fail("http.body_limit_bytes must be between 1024 and 1048576", table: "http", key: "body_limit_bytes")
+        }
+        let perMinute = http?.rate_limit_per_minute ?? 60
+        let burst = http?.rate_limit_burst ?? 20
+        guard perMinute > 0 else { throw fail("http.rate_limit_per_minute must be positive", table: "http", key: "rate_limit_per_minute") }
+        guard burst > 0 else { throw fail("http.rate_limit_burst must be positive", table: "http", key: "rate_limit_burst") }
+        let metricLabels = http?.metric_labels ?? ["product"]
+        for key in metricLabels where (try? Label(key: key, value: "x")) == nil {
+            throw fail("http.metric_labels entry \"\(key)\" is not a valid label key (a-z, 0-9, _)", table: "http", key: "metric_labels")
+        }
+        var metricValues: [String: Set<String>] = [:]
+        for (key, values) in http?.metric_label_values ?? [:] {
+            guard metricLabels.contains(key) else {
+                throw fail("http.metric_label_values has \"\(key)\", which is not in metric_labels", table: "http", key: "metric_label_values")
+            }
+            for value in values where (try? Label(key: key, value: value)) == nil || value == "other" {
+                throw fail("http.metric_label_values.\(key) entry \"\(value)\" is not a valid label value", table: "http", key: "metric_label_values")
+            }
+            guard values.count <= 100 else { throw fail("http.metric_label_values.\(key) lists more than 100 values", table: "http", key: "metric_label_values") }
+            metricValues[key] = Set(values)
+        }
+        var limits = ConnectionLimits()
+        func seconds(_ value: Int?, _ key: String, _ fallback: Duration) throws -> Duration {
+            guard let value else { return fallback }
+            guard (1...3600).contains(value) else { throw fail("http.\(key) must be between 1 and 3600 seconds", table: "http", key: key) }
+            return .seconds(value)
+        }
+        limits.headerTimeout = try seconds(http?.header_timeout_seconds, "header_timeout_seconds", limits.headerTimeout)
+        limits.bodyTimeout = try seconds(http?.body_timeout_seconds, "body_timeout_seconds", limits.bodyTimeout)
+        limits.idleTimeout = try seconds(http?.idle_timeout_seconds, "idle_timeout_seconds", limits.idleTimeout)
+        limits.maximumConnections = http?.max_connections ?? limits.maximumConnections
+        limits.maximumConnectionsPerClient = http?.max_connections_per_client ?? limits.maximumConnectionsPerClient
+        guard (1...1_000_000).contains(limits.maximumConnections) else { throw fail("http.max_connections must be at least 1", table: "http", key: "max_connections") }
+        guard (1...limits.maximumConnections).contains(limits.maximumConnectionsPerClient) else {
+            throw fail("http.max_connections_per_client must be between 1 and max_connections", table: "http", key: "max_connections_per_client")
+        }
+        var settings = SignerConfiguration.HTTPSettings(
+            listen: listen, tls: tls, trustedProxies: http?.trusted_proxies ?? [], bodyLimitBytes: bodyLimit,
+            rateLimit: .init(perMinute: perMinute, burst: burst), metricLabelKeys: metricLabels, metricLabelValues: metricValues)
+        settings.limits = limits
+        return settings
+    }
+
+    func choice<Mode: RawRepresentable & CaseIterable>(_ text: String, _: Mode.Type, fail: (String) -> SignerError) throws -> Mode where Mode.RawValue == String {
+        guard let mode = Mode(rawValue: text) else {
+            throw fail("\"\(text)\" is not one of \(Mode.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+        }
+        return mode
+    }
+
+    func fail(_ message: String, table: String?, index: Int? = nil, key: String?) -> SignerError {
+        SignerError(.configuration, message, line: locate.line(table: table, index: index, key: key))
+    }
+}
