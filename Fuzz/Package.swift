@@ -13,16 +13,19 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [.package(path: main.path)],
     targets: [
+        // libFuzzer's driver, declared for the targets' entry points.
+        .target(name: "CFuzzer"),
         // DNS messages as the server reads them from UDP and TCP, and the answer it would give.
         .executableTarget(
             name: "FuzzDNSMessage",
             dependencies: [
+                "CFuzzer",
                 .product(name: "DNSCodec", package: main.lastPathComponent),
                 .product(name: "DNSServer", package: main.lastPathComponent),
             ]),
         // CSR bodies as the signer reads them, and every policy question asked of one.
         .executableTarget(
             name: "FuzzCSRPolicy",
-            dependencies: [.product(name: "CertificateSupport", package: main.lastPathComponent)]),
+            dependencies: ["CFuzzer", .product(name: "CertificateSupport", package: main.lastPathComponent)]),
     ]
 )

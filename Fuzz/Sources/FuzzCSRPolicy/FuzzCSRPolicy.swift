@@ -1,3 +1,4 @@
+import CFuzzer
 import CertificateSupport
 
 let subject = try? DistinguishedNamePattern("CN=go.eval.example.com, O=Example")
@@ -16,4 +17,15 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = subject?.matches(request.csr.subject)
     if let spki = try? request.subjectPublicKeyInfoDER() { _ = PerInstallName.names(for: ["go.eval.example.com"], subjectPublicKeyInfoDER: spki) }
     return 0
+}
+
+/// The entry point SwiftPM links as `main`: libFuzzer's driver, with the flags it was given.
+@_cdecl("FuzzCSRPolicy_main")
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in
+        guard let data else { return 0 }
+        return fuzz(data, size)
+    }
 }

@@ -1,3 +1,4 @@
+import CFuzzer
 import DNSCodec
 import DNSServer
 import NIOCore
@@ -32,4 +33,15 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     _ = responder.respond(to: buffer, transport: .udp, allocator: ByteBufferAllocator())
     _ = responder.respond(to: buffer, transport: .tcp, allocator: ByteBufferAllocator())
     return 0
+}
+
+/// The entry point SwiftPM links as `main`: libFuzzer's driver, with the flags it was given.
+@_cdecl("FuzzDNSMessage_main")
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in
+        guard let data else { return 0 }
+        return fuzz(data, size)
+    }
 }
