@@ -18,10 +18,15 @@ struct AgentCommand: AsyncParsableCommand {
 
             Settings come from /etc/csrproxy/agent.toml (see packaging/agent.example.toml); flags override them.
 
-            Exit codes: 0 done, or not due; 64 bad flags; 65 the signer refused the request (not \
-            worth retrying); 69 the signer is unreachable or its TLS certificate is not trusted; \
-            73 the files cannot be written; 75 temporary failure (429, 503, deadline, or the \
-            product's reload failed): retry later; 78 bad configuration, or a key others can read.
+            The agent runs as root; the product's user owns nothing it uses. Every file is opened \
+            without following links and refused when it is a link, a FIFO, a hard link, too \
+            large, or someone else's (see the README, "Files and who may read them").
+
+            Exit codes: 0 done, or not due; 64 bad flags; 65 the signer refused the request or \
+            sent something that is not our certificate (not worth retrying); 69 the signer is \
+            unreachable or its TLS certificate is not trusted; 73 the files cannot be written; 75 \
+            temporary failure (429, 503, deadline, or the product's reload failed or was refused): \
+            retry later; 78 bad configuration, a key others can read, or a file the agent refuses.
             """,
         subcommands: [IssueCommand.self, RenewCommand.self, StatusCommand.self, OpenCommand.self, DoctorCommand.self]
     )
