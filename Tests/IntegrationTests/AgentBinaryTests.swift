@@ -253,6 +253,25 @@ struct AgentBinaryTests {
         #expect(tried.standardOutput.contains("https://go.eval.example.com:8443/"), "\(tried.standardOutput)")
     }
 
+    /// Under the renew unit's umask (0077), directories the agent makes on the way to its own are
+    /// still 0755, so the product (through its group) can reach its files.
+    @Test func directoriesMadeOnTheWayStayPassable() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("umask-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let agent = try AgentRunner(workDirectory: work, signerPort: try freeTCPPort(), caBundle: "/etc/ssl/certs/ca-certificates.crt",
+                                    extra: "owner = \"nobody\"\ndirectory = \"\(work.path)/new/parents/tls\"")
+        let text = try String(contentsOfFile: agent.configurationPath, encoding: .utf8)
+        try text.replacingOccurrences(of: "directory = \"\(agent.directory)\"\n", with: "").write(toFile: agent.configurationPath, atomically: true, encoding: .utf8)
+        let result = try await runCommand("/bin/sh", ["-c", "umask 077; exec \(try builtExecutable("csrproxy-agent")) issue --fallback self-signed --deadline 1 -c \(agent.configurationPath)"])
+        #expect(result.status == 0, "\(result.standardError)")
+        for (path, mode) in [("new", 0o755), ("new/parents", 0o755), ("new/parents/tls", 0o750)] as [(String, mode_t)] {
+            #expect(SecureFile.permissions(of: "\(work.path)/\(path)") == mode, "\(path) is \(String(SecureFile.permissions(of: "\(work.path)/\(path)") ?? 0, radix: 8))")
+        }
+        let asProduct = try await runCommand("/usr/bin/setpriv", ["--reuid=nobody", "--regid=\(getpwnam("nobody")!.pointee.pw_gid)", "--clear-groups", "/usr/bin/head", "-c", "27", "\(work.path)/new/parents/tls/key.pem"])
+        #expect(asProduct.standardOutput == "-----BEGIN PRIVATE KEY-----", "\(asProduct.standardError)")
+    }
+
     static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
         guard !needle.isEmpty, haystack.count >= needle.count else { return false }
         return (0...(haystack.count - needle.count)).contains { haystack[$0..<($0 + needle.count)].elementsEqual(needle) }

@@ -39,7 +39,13 @@ enum CheckedPath {
             let name = pending.removeFirst()
             guard let info = try current.entry(name) else {
                 guard createMissing else { return nil }
-                guard mkdirat(current.descriptor, name, 0o755) == 0 || errno == EEXIST else { throw FileRefusal.systemError("create \(current.path)/\(name)") }
+                if mkdirat(current.descriptor, name, 0o755) == 0 {
+                    // 0755 whatever the umask (the renew unit's is 0077): the product must be able
+                    // to pass through to its files. Only the directory just made is changed.
+                    guard fchmodat(current.descriptor, name, 0o755, 0) == 0 else { throw FileRefusal.systemError("set the mode of \(current.path)/\(name)") }
+                } else if errno != EEXIST {
+                    throw FileRefusal.systemError("create \(current.path)/\(name)")
+                }
                 pending.insert(name, at: 0)
                 continue
             }
