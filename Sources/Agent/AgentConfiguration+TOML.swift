@@ -117,7 +117,7 @@ extension AgentConfiguration {
                 throw AgentError(.configuration, "\(place).pid must be a process id from 2 to \(PIDRange.maximum) (got \(pid))")
             }
             if let pidFile = reload.pidfile, !pidFile.hasPrefix("/") { throw AgentError(.configuration, "\(place).pidfile must be an absolute path (got \"\(pidFile)\")") }
-            if let unit = reload.unit, unit.isEmpty || unit.contains("/") { throw AgentError(.configuration, "\(place).unit must be a unit name such as acme-ui.service") }
+            if let unit = reload.unit, unit.isEmpty || unit.firstIndex(of: "/") != nil { throw AgentError(.configuration, "\(place).unit must be a unit name such as acme-ui.service") }
             return .signal(pidFile: reload.pidfile, pid: reload.pid.map { Int32($0) }, signal: try signalNumber(reload.signal ?? "HUP", place: place), unit: reload.unit)
         case "systemd":
             guard let unit = reload.unit, !unit.isEmpty else { throw AgentError(.configuration, "\(place).method = \"systemd\" needs unit") }
