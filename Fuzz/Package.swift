@@ -15,17 +15,18 @@ let package = Package(
     targets: [
         // libFuzzer's driver, declared for the targets' entry points.
         .target(name: "CFuzzer"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzer"]),
         // DNS messages as the server reads them from UDP and TCP, and the answer it would give.
         .executableTarget(
             name: "FuzzDNSMessage",
             dependencies: [
-                "CFuzzer",
+                "FuzzSupport",
                 .product(name: "DNSCodec", package: main.lastPathComponent),
                 .product(name: "DNSServer", package: main.lastPathComponent),
             ]),
         // CSR bodies as the signer reads them, and every policy question asked of one.
         .executableTarget(
             name: "FuzzCSRPolicy",
-            dependencies: ["CFuzzer", .product(name: "CertificateSupport", package: main.lastPathComponent)]),
+            dependencies: ["FuzzSupport", .product(name: "CertificateSupport", package: main.lastPathComponent)]),
     ]
 )

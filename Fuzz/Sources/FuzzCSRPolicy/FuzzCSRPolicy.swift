@@ -1,5 +1,5 @@
-import CFuzzer
 import CertificateSupport
+import FuzzSupport
 
 let subject = try? DistinguishedNamePattern("CN=go.eval.example.com, O=Example")
 
@@ -19,13 +19,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// The entry point SwiftPM links as `main`: libFuzzer's driver, with the flags it was given.
+/// The entry point SwiftPM links as `main`.
 @_cdecl("FuzzCSRPolicy_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var arguments = argv
-    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in
-        guard let data else { return 0 }
-        return fuzz(data, size)
-    }
+    runLibFuzzer(argc, argv) { data, size in data.map { fuzz($0, size) } ?? 0 }
 }

@@ -1,6 +1,6 @@
-import CFuzzer
 import DNSCodec
 import DNSServer
+import FuzzSupport
 import NIOCore
 
 /// One store for every input: the zone the signer serves, with a challenge value.
@@ -35,13 +35,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     return 0
 }
 
-/// The entry point SwiftPM links as `main`: libFuzzer's driver, with the flags it was given.
+/// The entry point SwiftPM links as `main`.
 @_cdecl("FuzzDNSMessage_main")
 public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    var count = argc
-    var arguments = argv
-    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in
-        guard let data else { return 0 }
-        return fuzz(data, size)
-    }
+    runLibFuzzer(argc, argv) { data, size in data.map { fuzz($0, size) } ?? 0 }
 }

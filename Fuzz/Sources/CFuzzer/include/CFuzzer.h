@@ -1,4 +1,4 @@
-// libFuzzer's driver, called from the entry point SwiftPM gives an executable (<Target>_main):
+// libFuzzer's driver, called (through FuzzSupport) from the entry point SwiftPM gives an executable (<Target>_main):
 // SwiftPM links every executable with main defined as that symbol, so libFuzzer's own main is
 // never linked, and the target starts the driver itself.
 #pragma once
