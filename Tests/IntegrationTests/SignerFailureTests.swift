@@ -11,10 +11,11 @@ import X509
 struct SignerFailureTests {
     static let challengeName = "_acme-challenge.\(SignerHarness.name)"
 
-    /// A harness whose pebble waits 0-15 s before validating, so an order stays in flight.
+    /// A harness whose pebble waits a random few seconds before validating, so an order stays
+    /// in flight, and never reuses an authorization, so every order publishes a value.
     static func slowValidationHarness() async throws -> SignerHarness {
         var options = SignerHarness.Options()
-        options.pebble = .init(validationSleeps: true)
+        options.pebble = .init(authorizationReusePercent: 0, validationSleeps: true)
         options.deadlineSeconds = 60
         return try await SignerHarness(options)
     }
@@ -25,15 +26,51 @@ struct SignerFailureTests {
         return path
     }
 
-    /// Waits until the signer's DNS serves a challenge value: the order is in flight.
-    static func waitForPublishedChallenge(_ harness: SignerHarness) async throws -> [String] {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            let values = try await Dig.query(port: harness.dnsPort, challengeName, "TXT").answer.map(\.data)
-            if !values.isEmpty { return values }
-            try await Task.sleep(for: .milliseconds(20))
+    /// An order in flight: the signing request runs in `response`, and its challenge value is
+    /// served by the signer's DNS.
+    struct OrderInFlight {
+        let values: [String]
+        let response: Task<CurlResponse, any Error>
+    }
+
+    /// Starts a signing request and waits until the signer's DNS serves its challenge value.
+    /// Pebble's random wait before validating can be 0 s; then the order may finish between
+    /// two looks at the DNS, and there is nothing left to interrupt. That round is run again
+    /// with a new CSR; any other early answer fails the test with what the signer said.
+    static func startOrderAndWaitForChallenge(_ harness: SignerHarness) async throws -> OrderInFlight {
+        for _ in 1...3 {
+            let path = try writeCSR(harness)
+            let signURL = harness.signURL
+            let ended = EndedFlag()
+            let response = Task {
+                defer { ended.set() }
+                return try await curl(signURL, bodyFile: path, headers: ["Content-Type: application/pkcs10"])
+            }
+            let deadline = ContinuousClock.now + .seconds(45)
+            while ContinuousClock.now < deadline {
+                let values = try await Dig.query(port: harness.dnsPort, challengeName, "TXT").answer.map(\.data)
+                if !values.isEmpty { return OrderInFlight(values: values, response: response) }
+                if ended.isSet {
+                    let early = try await response.value
+                    guard early.status == 200 else { throw TestFailure("the request ended before its challenge value was served: \(early.status) \(early.text)") }
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            guard ContinuousClock.now < deadline else {
+                response.cancel()
+                throw TestFailure("no challenge value was published within 45 s")
+            }
         }
-        throw TestFailure("no challenge value was published within 20 s")
+        throw TestFailure("pebble validated at once three times in a row; no order could be interrupted")
+    }
+
+    /// Set once by the task that ends; read by the loop that must not wait for it.
+    final class EndedFlag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var ended = false
+        func set() { lock.withLock { ended = true } }
+        var isSet: Bool { lock.withLock { ended } }
     }
 
     /// Pebble stopped while it is about to validate: 503 with Retry-After within seconds, and
@@ -41,13 +78,10 @@ struct SignerFailureTests {
     @Test func caStoppedMidOrderGives503AndLeavesNoTXT() async throws {
         let harness = try await Self.slowValidationHarness()
         defer { harness.stop() }
-        let path = try Self.writeCSR(harness)
-        let signURL = harness.signURL
-        async let response = curl(signURL, bodyFile: path, headers: ["Content-Type: application/pkcs10"])
-        _ = try await Self.waitForPublishedChallenge(harness)
+        let order = try await Self.startOrderAndWaitForChallenge(harness)
         harness.pebble.stop()
         let stoppedAt = ContinuousClock.now
-        let answer = try await response
+        let answer = try await order.response.value
         // Pebble may, rarely, have validated within the few milliseconds before it was stopped.
         try #require(answer.status != 200, "pebble finished the order before it was stopped; rerun")
         #expect(answer.status == 503, "\(answer.text)")
@@ -69,13 +103,10 @@ struct SignerFailureTests {
     @Test func signerKilledMidOrderServesNoStaleTXTAfterRestart() async throws {
         let harness = try await Self.slowValidationHarness()
         defer { harness.stop() }
-        let path = try Self.writeCSR(harness)
-        let signURL = harness.signURL
-        let request = Task { try? await curl(signURL, bodyFile: path, headers: ["Content-Type: application/pkcs10"]) }
-        let published = try await Self.waitForPublishedChallenge(harness)
-        #expect(published.count == 1)
+        let order = try await Self.startOrderAndWaitForChallenge(harness)
+        #expect(order.values.count == 1)
         try await harness.restartSigner(signal: SIGKILL)
-        _ = await request.value
+        _ = try? await order.response.value
         let after = try await Dig.query(port: harness.dnsPort, Self.challengeName, "TXT")
         #expect(after.answer.isEmpty, "stale TXT served: \(after.answer)")
         #expect(after.status == "NOERROR" || after.status == "NXDOMAIN")
