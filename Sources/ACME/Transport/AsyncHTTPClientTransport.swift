@@ -46,7 +46,7 @@ public final class AsyncHTTPClientTransport: ACMEHTTPClient {
         }
         var httpConfiguration = HTTPClient.Configuration(
             tlsConfiguration: tls,
-            timeout: .init(connect: .nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000 + configuration.connectTimeout.components.attoseconds / 1_000_000_000)))
+            timeout: .init(connect: TimeAmount(configuration.connectTimeout)))
         httpConfiguration.httpVersion = .automatic
         httpConfiguration.decompression = .disabled
         // The transport refuses redirects itself; the client must not follow one first.
@@ -61,8 +61,7 @@ public final class AsyncHTTPClientTransport: ACMEHTTPClient {
         outgoing.headers.add(name: "User-Agent", value: configuration.userAgent)
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
         if let body = request.body { outgoing.body = .bytes(ByteBuffer(bytes: body)) }
-        let nanoseconds = Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        let response = try await client.execute(outgoing, timeout: .nanoseconds(max(nanoseconds, 1_000_000)))
+        let response = try await client.execute(outgoing, timeout: max(TimeAmount(timeout), .milliseconds(1)))
         let body = request.method == .head ? ByteBuffer() : try await response.body.collect(upTo: configuration.maximumBodyBytes)
         return ACMEHTTPResponse(
             status: Int(response.status.code),

@@ -1,10 +1,11 @@
+import ACME
 import DNSCodec
 import DNSServer
 import NIOCore
 import NIOPosix
 
 /// Asks our own DNS listener, over the network, which TXT values it serves at a name: the
-/// seed's "verify it is served" step. The zone store saying a value is there is not enough;
+/// "verify it is served" step before the CA is told to look. The zone store saying a value is there is not enough;
 /// this proves the listener the CA will query answers with it.
 struct ServedValueProbe: Sendable {
     let server: SocketAddress
@@ -112,15 +113,9 @@ struct ServedValueProbe: Sendable {
     private static func first(
         within timeout: TimeAmount, from server: SocketAddress, _ receive: @escaping @Sendable () async throws -> DNSMessage?
     ) async throws -> DNSMessage {
-        try await withThrowingTaskGroup(of: DNSMessage?.self) { group in
-            group.addTask { try await receive() }
-            group.addTask {
-                try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let next = try await group.next(), let response = next, !Task.isCancelled else { throw ProbeTimeout(server: server) }
-            return response
-        }
+        let deadline = ContinuousClock.now + .nanoseconds(timeout.nanoseconds)
+        let response = try await withDeadline(deadline, orThrow: { ProbeTimeout(server: server) }) { try await receive() }
+        guard let response, !Task.isCancelled else { throw ProbeTimeout(server: server) }
+        return response
     }
 }
