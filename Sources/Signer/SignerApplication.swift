@@ -26,24 +26,56 @@ public func buildSigner(
     onListening: @escaping @Sendable (SignerAddresses) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     // Everything that can fail on bad input comes first, before any client needs shutting down.
-    let store = try ZoneStore(zones: configuration.zones.map(\.dns))
-    let accountKey = try AccountManager.loadOrCreateKey(at: configuration.acme.accountKeyPath, logger: logger)
-    let trustRoots = try configuration.acme.trustRootPaths.map { path in
-        do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw SignerError(.configuration, "cannot read acme.trust_roots file \(path): \(error.localizedDescription)")
+    let local = try LocalResources(configuration: configuration, logger: logger)
+    let transport = try AsyncHTTPClientTransport(configuration: .init(
+        additionalTrustRootsPEM: local.trustRoots, trustOnlyAdditionalRoots: configuration.acme.trustOnlyListedRoots))
+    return buildApplication(
+        configuration: configuration, local: local, caClient: transport, services: [TransportShutdown(transport: transport)],
+        logger: logger, onListening: onListening)
+}
+
+/// What the signer takes from this machine before it talks to anyone: the zone store, the
+/// ACME account key, the probe of its own DNS, the API's TLS identity and the CA trust roots.
+/// Building it is where bad configuration is found.
+struct LocalResources {
+    let store: ZoneStore
+    let accountKey: ACMEAccountKey
+    let trustRoots: [String]
+    let probe: ServedValueProbe
+    let identities: TLSIdentityStore?
+
+    init(configuration: SignerConfiguration, logger: Logger) throws {
+        store = try ZoneStore(zones: configuration.zones.map(\.dns))
+        accountKey = try AccountManager.loadOrCreateKey(at: configuration.acme.accountKeyPath, logger: logger)
+        trustRoots = try configuration.acme.trustRootPaths.map { path in
+            do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw SignerError(.configuration, "cannot read acme.trust_roots file \(path): \(error.localizedDescription)")
+            }
+        }
+        probe = try ServedValueProbe(listener: configuration.dns.listen[0], eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        switch configuration.http.tls {
+        case .off:
+            identities = nil
+        case .files(let certificatePath, let keyPath):
+            identities = TLSIdentityStore(try loadTLSIdentity(certificatePath: certificatePath, keyPath: keyPath))
+        case .automatic(let name, let directory):
+            identities = TLSIdentityStore(try APICertificateService.initialIdentity(name: name, directory: directory, logger: logger))
         }
     }
-    let probe = try ServedValueProbe(listener: configuration.dns.listen[0], eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
-    var identities: TLSIdentityStore?
-    switch configuration.http.tls {
-    case .off:
-        break
-    case .files(let certificatePath, let keyPath):
-        identities = TLSIdentityStore(try loadTLSIdentity(certificatePath: certificatePath, keyPath: keyPath))
-    case .automatic(let name, let directory):
-        identities = TLSIdentityStore(try APICertificateService.initialIdentity(name: name, directory: directory, logger: logger))
-    }
+}
 
+/// The signer as an application, talking to the CA through `caClient`; `services` run beside
+/// the signer's own (the owner of `caClient` shuts it down there). Tests build it with a CA
+/// client of their choosing and drive the router in-process.
+func buildApplication(
+    configuration: SignerConfiguration,
+    local: LocalResources,
+    caClient: any ACMEHTTPClient,
+    services extraServices: [any Service] = [],
+    logger: Logger,
+    onListening: @escaping @Sendable (SignerAddresses) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let store = local.store
     let metrics = SignerMetrics(labelKeys: configuration.http.metricLabelKeys, allowedValues: configuration.http.metricLabelValues)
     var needsAPICertificate = false
     if case .automatic = configuration.http.tls { needsAPICertificate = true }
@@ -66,30 +98,25 @@ public func buildSigner(
     let cleared = store.removeAll()
     if cleared > 0 { logger.notice("withdrew challenge values left by an earlier run", metadata: ["dns.txt.count": "\(cleared)"]) }
 
-    let transport = try AsyncHTTPClientTransport(configuration: .init(
-        additionalTrustRootsPEM: trustRoots, trustOnlyAdditionalRoots: configuration.acme.trustOnlyListedRoots))
-    let account = AccountManager(settings: configuration.acme, key: accountKey, httpClient: transport, logger: logger)
+    let account = AccountManager(settings: configuration.acme, key: local.accountKey, httpClient: caClient, logger: logger)
     let owned = OwnedChallengeValues()
-    let publisher = ChallengePublisher(store: store, probe: probe, owned: owned, logger: logger)
+    let publisher = ChallengePublisher(store: store, probe: local.probe, owned: owned, logger: logger)
     let issuer = Issuer(
         table: ZoneTable(zones: configuration.zones), gate: InProcessIssuanceGate(), publisher: publisher,
         account: account, deadline: configuration.issuance.deadline, profile: configuration.acme.profile,
         metrics: metrics, logger: logger)
     let routes = SignerRoutes(
-        issuer: issuer, account: account, readiness: readiness, metrics: metrics,
-        rateLimiter: RateLimiter(configuration.http.rateLimit), http: configuration.http, logger: logger)
-    let router = Router(context: SignerRequestContext.self)
-    routes.register(on: router)
-    router.addMiddleware { ProblemMiddleware() }
+        issuer: issuer, renewalAdvisor: RenewalAdvisor(account: account, caTimeout: .seconds(10)), account: account,
+        readiness: readiness, metrics: metrics, rateLimiter: RateLimiter(configuration.http.rateLimit), http: configuration.http)
 
     var services: [any Service] = [
-        dnsServer, AccountRegistrationService(account: account, logger: logger), TransportShutdown(transport: transport),
+        dnsServer, AccountRegistrationService(account: account, logger: logger),
         SystemdLifecycleService(ready: ready),
         ChallengeSweep(
             store: store, owned: owned, maximumAge: configuration.issuance.deadline + .seconds(60), interval: .seconds(30),
             metrics: metrics, logger: logger),
-    ]
-    if case .automatic(let name, let directory) = configuration.http.tls, let identities {
+    ] + extraServices
+    if case .automatic(let name, let directory) = configuration.http.tls, let identities = local.identities {
         services.append(APICertificateService(
             name: name, directory: directory, identities: identities, account: account, publisher: publisher,
             readiness: readiness, deadline: configuration.issuance.deadline, logger: logger))
@@ -99,7 +126,8 @@ public func buildSigner(
     let clients = ClientConnections(maximumPerClient: limits.maximumConnectionsPerClient)
     let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionGuard(limits: limits, clients: clients, logger: logger)])
     return Application(
-        router: router, server: identities.map { .reloadableTLS(identities: $0, http1: http1) } ?? .http1(configuration: http1),
+        router: buildRouter(routes),
+        server: local.identities.map { .reloadableTLS(identities: $0, http1: http1) } ?? .http1(configuration: http1),
         configuration: .init(
             address: .hostname(listen.host, port: listen.port), serverName: "csrproxy-signer",
             availableConnectionsDelegate: MaximumAvailableConnections(limits.maximumConnections)),
@@ -110,6 +138,14 @@ public func buildSigner(
             await startup.httpBound(listen.host.contains(":") ? "[\(listen.host)]:\(port)" : "\(listen.host):\(port)")
         },
         logger: logger)
+}
+
+/// The API's routes behind the middleware that gives every error the problem shape.
+func buildRouter(_ routes: SignerRoutes) -> Router<SignerRequestContext> {
+    let router = Router(context: SignerRequestContext.self)
+    router.addMiddleware { ProblemMiddleware() }
+    routes.register(on: router)
+    return router
 }
 
 /// Reads the API's certificate chain and key for `http.tls = "files"`.
@@ -157,20 +193,20 @@ struct TransportShutdown: Service {
     }
 }
 
-/// Turns errors that are not problems yet (Hummingbird's own 404, say) into problem documents,
-/// so every error the API gives has the same shape.
+/// Answers every error as a problem document: the `Problem`s the routes and the issuance
+/// layer throw, and Hummingbird's own 404 and 405.
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = SignerRequestContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as ProblemResponse {
-            throw error
+        } catch let problem as Problem {
+            throw ProblemResponse(problem)
         } catch let error as HTTPError where error.status == .notFound {
-            throw ProblemResponse(.notFound, "no resource at \(request.method) \(request.uri.path)")
+            throw ProblemResponse(Problem(.notFound, detail: "no resource at \(request.method) \(request.uri.path)"))
         } catch let error as HTTPError where error.status == .methodNotAllowed {
-            throw ProblemResponse(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path)")
+            throw ProblemResponse(Problem(.methodNotAllowed, detail: "\(request.method) is not allowed on \(request.uri.path)"))
         }
     }
 }

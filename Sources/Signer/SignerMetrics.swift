@@ -1,3 +1,4 @@
+import NIOCore
 import Prometheus
 import SignerProtocol
 
@@ -46,7 +47,7 @@ final class SignerMetrics: Sendable {
         registry.makeCounter(descriptor: Self.issuances, labels: dimensions).increment()
         if outcome == "issued" {
             registry.makeDurationHistogram(descriptor: Self.issuanceDuration, labels: [("zone", zone)], buckets: durationBuckets)
-                .recordNanoseconds(duration.nanoseconds)
+                .recordNanoseconds(TimeAmount(duration).nanoseconds)
         }
     }
 
@@ -79,11 +80,5 @@ final class SignerMetrics: Sendable {
         var bytes: [UInt8] = []
         registry.emit(into: &bytes)
         return bytes
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }
 }

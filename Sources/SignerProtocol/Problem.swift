@@ -17,15 +17,22 @@ public struct Problem: Codable, Sendable, Hashable, Error, CustomStringConvertib
     public var allowedNames: [String]?
     /// For `ca-refused`: the CA's own problem type, sanitised to a URN.
     public var caProblemType: String?
+    /// When the client may try again, for the transport to carry (HTTP's `Retry-After`); not
+    /// part of the JSON document.
+    public var retryAfterSeconds: Int?
 
-    public init(_ type: ProblemType, detail: String, allowedNames: [String]? = nil, caProblemType: String? = nil) {
+    public init(_ type: ProblemType, detail: String, allowedNames: [String]? = nil, caProblemType: String? = nil, retryAfterSeconds: Int? = nil) {
         self.type = type.uri
         self.title = type.title
         self.status = type.status
         self.detail = detail
         self.allowedNames = allowedNames
         self.caProblemType = caProblemType
+        self.retryAfterSeconds = retryAfterSeconds
     }
+
+    /// The case this document is, when it is one of ours.
+    public var problemType: ProblemType? { ProblemType.all.first { $0.uri == type } }
 
     enum CodingKeys: String, CodingKey {
         case type, title, status, detail

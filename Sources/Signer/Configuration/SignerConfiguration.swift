@@ -100,7 +100,7 @@ public struct SignerConfiguration: Sendable {
     }
 
     public enum NamingMode: String, Sendable, CaseIterable {
-        /// Every install gets the well-known name, as in the seed.
+        /// Every install gets the well-known name.
         case shared
         /// Each install gets `<label>.<well-known name>`, the label derived from its public key.
         case perInstall = "per-install"
@@ -109,7 +109,7 @@ public struct SignerConfiguration: Sendable {
     public enum ConcurrencyMode: String, Sendable, CaseIterable {
         /// Orders run at once, each adding and removing its own TXT value.
         case set
-        /// One order per zone at a time, as the seed's lock did.
+        /// One order per zone at a time.
         case lock
     }
 }

@@ -9,20 +9,22 @@ import SignerProtocol
 import X509
 
 /// The HTTP API: `POST /v1/sign`, `GET /v1/renewal-info`, health, readiness and metrics.
-/// Handlers only translate between HTTP and the issuer; the policy and the flow live there.
+/// Handlers only translate between HTTP and the issuance layer, where the policy and the flow
+/// live; they throw `Problem`, which `ProblemMiddleware` answers. They log with the request's
+/// logger, so every line carries Hummingbird's request id.
 struct SignerRoutes: Sendable {
     let issuer: Issuer
+    let renewalAdvisor: RenewalAdvisor
     let account: AccountManager
     let readiness: Readiness
     let metrics: SignerMetrics
     let rateLimiter: RateLimiter
     let http: SignerConfiguration.HTTPSettings
-    let logger: Logger
 
     func register(on router: Router<SignerRequestContext>) {
         router.post(RouterPath(SignerAPI.signPath)) { request, context in try await sign(request, context: context) }
         router.get(RouterPath(SignerAPI.signPath)) { request, _ -> Response in
-            throw ProblemResponse(.methodNotAllowed, "GET is not allowed on \(request.uri.path); POST the CSR as the body")
+            throw Problem(.methodNotAllowed, detail: "GET is not allowed on \(request.uri.path); POST the CSR as the body")
         }
         router.get(RouterPath(SignerAPI.renewalInfoPath)) { request, context in try await renewalInfo(request, context: context) }
         router.get(RouterPath(SignerAPI.healthPath)) { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
@@ -44,97 +46,81 @@ struct SignerRoutes: Sendable {
         defer {
             let elapsed = ContinuousClock.now - started
             metrics.recordIssuance(zone: zone, outcome: outcome, labels: labels, duration: elapsed)
-            logger.info("sign request", metadata: [
+            context.logger.info("sign request", metadata: [
                 "http.client": "\(client.anonymised)",
                 "signer.outcome": "\(outcome)",
                 "signer.zone": "\(zone)",
                 "signer.names": "\(names.joined(separator: ","))",
                 "signer.labels": "\(labels.map(\.description).joined(separator: ","))",
-                "signer.duration_ms": "\(elapsed.nanoseconds / 1_000_000)",
+                "signer.duration_ms": "\(TimeAmount(elapsed).nanoseconds / 1_000_000)",
             ])
         }
         do {
             if let wait = rateLimiter.admit(client.ip) {
-                throw ProblemResponse(.rateLimited, "more than \(http.rateLimit.burst) requests in a burst or \(http.rateLimit.perMinute) a minute from this address; retry in \(wait) s", retryAfterSeconds: wait)
+                throw Problem(.rateLimited, detail: "more than \(http.rateLimit.burst) requests in a burst or \(http.rateLimit.perMinute) a minute from this address; retry in \(wait) s", retryAfterSeconds: wait)
             }
             do {
                 labels = try Label.parse(headers: request.headers[values: HTTPField.Name(SignerAPI.labelHeader)!])
             } catch {
-                throw ProblemResponse(.badLabel, error.message)
+                throw Problem(.badLabel, detail: error.message)
             }
             let body: ByteBuffer
             do {
                 body = try await request.body.collect(upTo: http.bodyLimitBytes)
             } catch is NIOTooManyBytesError {
-                throw ProblemResponse(.bodyTooLarge, "the body is over \(http.bodyLimitBytes) bytes; a CSR is 1-2 KiB")
+                throw Problem(.bodyTooLarge, detail: "the body is over \(http.bodyLimitBytes) bytes; a CSR is 1-2 KiB")
             }
             let signingRequest = try parseCSR(Array(buffer: body))
-            let issued = try await issuer.sign(signingRequest, logger: logger)
+            let issued = try await issuer.sign(signingRequest, logger: context.logger)
             zone = issued.zone
             names = issued.names
             return Response(
                 status: .ok, headers: [.contentType: SignerAPI.certificateChainMediaType],
                 body: .init(byteBuffer: ByteBuffer(string: issued.pemChain)))
-        } catch let problem as ProblemResponse {
-            outcome = problem.problem.type.split(separator: ":").last.map(String.init) ?? "error"
+        } catch let problem as Problem {
+            outcome = problem.problemType?.slug ?? "error"
             throw problem
         }
     }
 
     /// PEM or DER, by what the bytes are, whatever the content type says (installers send
     /// curl's form default, or PEM labelled `application/pkcs10`).
-    private func parseCSR(_ bytes: [UInt8]) throws(ProblemResponse) -> SigningRequest {
+    private func parseCSR(_ bytes: [UInt8]) throws(Problem) -> SigningRequest {
         guard !bytes.isEmpty else {
-            throw ProblemResponse(.badCSR, "the body is empty; send the CSR, e.g. curl --data-binary @req.csr")
+            throw Problem(.badCSR, detail: "the body is empty; send the CSR, e.g. curl --data-binary @req.csr")
         }
         // The bytes say what they are: PEM armour, or a DER SEQUENCE. A Content-Type that
         // disagrees (PEM sent as application/pkcs10) is the client's slip, not a reason to refuse.
         do {
             return try SigningRequest(bytes: bytes)
         } catch let error as CertificateSupportError where error.code == .unsupportedKey || error.code == .unsupportedSignature {
-            throw ProblemResponse(.keyNotAllowed, error.message)
+            throw Problem(.keyNotAllowed, detail: error.message)
         } catch let error as CertificateSupportError {
             let hint = error.code == .badSignature ? "" : "; send a PEM CSR (-----BEGIN CERTIFICATE REQUEST-----), or DER with Content-Type: \(SignerAPI.derCSRMediaType)"
-            throw ProblemResponse(.badCSR, error.message + hint)
+            throw Problem(.badCSR, detail: error.message + hint)
         } catch {
-            throw ProblemResponse(.badCSR, "the CSR cannot be read: \(error)")
+            throw Problem(.badCSR, detail: "the CSR cannot be read: \(error)")
         }
     }
 
     // MARK: GET /v1/renewal-info
 
-    /// `?certificate=<base64url DER of the leaf>`: the CA's ARI window when it has one, else a
-    /// window computed from the certificate's lifetime.
+    /// `?certificate=<base64url DER of the leaf>`: the advisor's window for it.
     func renewalInfo(_ request: Request, context: SignerRequestContext) async throws -> Response {
         let client = clientAddress(request, context: context)
         if let wait = rateLimiter.admit(client.ip) {
-            throw ProblemResponse(.rateLimited, "too many requests from this address; retry in \(wait) s", retryAfterSeconds: wait)
+            throw Problem(.rateLimited, detail: "too many requests from this address; retry in \(wait) s", retryAfterSeconds: wait)
         }
         guard let encoded = request.uri.queryParameters.get("certificate"),
               let der = Base64URL.decode(encoded) ?? Data(base64Encoded: encoded).map(Array.init),
               let certificate = try? Certificate(derEncoded: der)
         else {
-            throw ProblemResponse(.badRequest, "pass the leaf certificate as ?certificate=<base64url of its DER>")
+            throw Problem(.badRequest, detail: "pass the leaf certificate as ?certificate=<base64url of its DER>")
         }
-        var response: RenewalWindowResponse?
-        if let id = try? ARICertificateID(certificate: certificate) {
-            do {
-                if let info = try await account.client.renewalInfo(for: id, deadline: .now + .seconds(10)) {
-                    response = RenewalWindowResponse(
-                        suggestedWindow: .init(start: Self.timestamp(info.windowStart), end: Self.timestamp(info.windowEnd)),
-                        source: "ca", explanationURL: info.explanationURL?.absoluteString)
-                }
-            } catch {
-                logger.debug("ARI unavailable; computing the window", metadata: ["error": "\(error)"])
-            }
-        }
-        if response == nil {
-            let window = RenewalSchedule.window(notBefore: certificate.notValidBefore, notAfter: certificate.notValidAfter)
-            response = RenewalWindowResponse(suggestedWindow: .init(start: Self.timestamp(window.start), end: Self.timestamp(window.end)), source: "computed")
-        }
+        let window = await renewalAdvisor.window(for: certificate, logger: context.logger)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(response!))))
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(window))))
     }
 
     // MARK: Health
@@ -142,18 +128,12 @@ struct SignerRoutes: Sendable {
     private func ready() throws -> Response {
         let missing = readiness.missing(accountRegistered: account.isRegistered)
         guard missing.isEmpty else {
-            throw ProblemResponse(.notReady, "waiting for: \(missing.joined(separator: ", "))", retryAfterSeconds: 5)
+            throw Problem(.notReady, detail: "waiting for: \(missing.joined(separator: ", "))", retryAfterSeconds: 5)
         }
         return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
     }
 
     private func clientAddress(_ request: Request, context: SignerRequestContext) -> ClientAddress {
         ClientAddress(peer: context.peer, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trustedProxies: Set(http.trustedProxies))
-    }
-
-    static func timestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
     }
 }

@@ -4,10 +4,11 @@ import Foundation
 import Logging
 import SignerProtocol
 
-/// The seed's endpoint logic, step by step: check the CSR against the zone table, wait for a
-/// permit (a zone lock, or a place in the name's TXT set), order, publish the challenge in our
-/// DNS, confirm it is served, let the CA validate, finalize with the install's own CSR, and
-/// return the chain. Every failure becomes the `ProblemResponse` the installer is answered with.
+/// Issuance, step by step: check the CSR against the zone table, wait for a permit (a zone
+/// lock, or a place in the name's TXT set), order, publish the challenge in our DNS, confirm it
+/// is served, let the CA validate, finalize with the install's own CSR, and return the chain.
+/// Every failure becomes the `Problem` the installer is answered with; this layer knows
+/// nothing of HTTP.
 struct Issuer: Sendable {
     let table: ZoneTable
     let gate: any IssuanceGate
@@ -25,14 +26,9 @@ struct Issuer: Sendable {
         let names: [String]
     }
 
-    /// Signs `request`, or throws `ProblemResponse`. Refusals by policy never reach the CA.
-    func sign(_ request: SigningRequest, logger: Logger) async throws(ProblemResponse) -> Issued {
-        let approval: ZoneTable.Approval
-        do {
-            approval = try table.approve(request)
-        } catch {
-            throw ProblemResponse(error)
-        }
+    /// Signs `request`, or throws `Problem`. Refusals by policy never reach the CA.
+    func sign(_ request: SigningRequest, logger: Logger) async throws(Problem) -> Issued {
+        let approval = try table.approve(request)
         let zone = approval.zone
         // `lock` serialises the zone; `set` lets orders share each name's TXT set up to its cap.
         let (keys, capacity) = switch zone.concurrency {
@@ -45,7 +41,7 @@ struct Issuer: Sendable {
             // The ACME flow stops itself at `deadline` and cleans up (withdraws its TXT value,
             // deactivates authorizations); this outer bound, a little later, only catches a wait
             // for a permit that lasts the whole deadline, or a flow that hangs regardless.
-            let pem = try await withDeadline(deadline + .seconds(2)) {
+            let pem = try await withDeadline(deadline + .seconds(2), orThrow: { DeadlinePassed() }) {
                 try await gate.withPermits(for: keys, capacity: capacity) {
                     metrics.orderStarted()
                     defer { metrics.orderEnded() }
@@ -58,27 +54,13 @@ struct Issuer: Sendable {
                 logger.critical("the CA's certificate does not match the approved request; it is not passed on", metadata: [
                     "signer.zone": "\(zone.name)", "signer.mismatch": "\(mismatch)",
                 ])
-                throw ProblemResponse(.caRefused, "the CA's answer does not match the request (\(mismatch)); nothing was issued to you")
+                throw Problem(.caRefused, detail: "the CA's answer does not match the request (\(mismatch)); nothing was issued to you")
             }
             return Issued(pemChain: pem, zone: zone.name, names: approval.names)
-        } catch let error as ProblemResponse {
-            throw error
+        } catch let problem as Problem {
+            throw problem
         } catch {
             throw problem(for: error, logger: logger)
-        }
-    }
-
-    /// Runs `operation`, cancelling it at `deadline` (also while it waits for a permit).
-    private func withDeadline<Result: Sendable>(_ deadline: ContinuousClock.Instant, _ operation: @escaping @Sendable () async throws -> Result) async throws -> Result {
-        try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask { try await operation() }
-            group.addTask {
-                try await Task.sleep(until: deadline, clock: .continuous)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let result = try await group.next()! else { throw DeadlinePassed() }
-            return result
         }
     }
 
@@ -86,10 +68,10 @@ struct Issuer: Sendable {
 
     /// The problem an installer gets for a failed issuance. CA problems are relayed without
     /// their free text beyond a bounded, printable excerpt: it is the CA's, not ours.
-    private func problem(for error: any Error, logger: Logger) -> ProblemResponse {
+    private func problem(for error: any Error, logger: Logger) -> Problem {
         switch error {
         case is DeadlinePassed, is CancellationError:
-            return ProblemResponse(.caUnavailable, "the certificate was not issued within \(deadline.components.seconds) s; try again", retryAfterSeconds: 30)
+            return Problem(.caUnavailable, detail: "the certificate was not issued within \(deadline.components.seconds) s; try again", retryAfterSeconds: 30)
         case let error as ACMEError:
             metrics.recordCAError(type: error.problem?.acmeErrorName ?? "\(error.code)")
             let retryAfter = error.retryAfter.map { max(1, Int($0.timeIntervalSinceNow.rounded(.up))) }
@@ -97,12 +79,12 @@ struct Issuer: Sendable {
             let caDetail = error.problem?.detail.map { ": " + Self.sanitised($0, limit: 300) } ?? ""
             if error.isTransient {
                 let what = error.code == .rateLimited ? "the CA rate-limited the order" : "the CA could not be reached or did not finish in time"
-                return ProblemResponse(Problem(.caUnavailable, detail: "\(what)\(caDetail); try again later", caProblemType: caType), retryAfterSeconds: retryAfter ?? 30)
+                return Problem(.caUnavailable, detail: "\(what)\(caDetail); try again later", caProblemType: caType, retryAfterSeconds: retryAfter ?? 30)
             }
-            return ProblemResponse(Problem(.caRefused, detail: "the CA refused the order (\(error.code))\(caDetail)", caProblemType: caType))
+            return Problem(.caRefused, detail: "the CA refused the order (\(error.code))\(caDetail)", caProblemType: caType)
         default:
             logger.error("issuance failed unexpectedly", metadata: ["error": "\(error)"])
-            return ProblemResponse(.internalError, "the signer failed while issuing; the fault is logged")
+            return Problem(.internalError, detail: "the signer failed while issuing; the fault is logged")
         }
     }
 
