@@ -23,7 +23,7 @@ extension Agent {
             version: .v3, serialNumber: .init(), publicKey: key.publicKey,
             notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(7 * 86_400),
             issuer: subject, subject: subject,
-            signatureAlgorithm: key.publicKey.description.hasPrefix("RSA") ? .sha256WithRSAEncryption : .ecdsaWithSHA256,
+            signatureAlgorithm: KeyKind(key.publicKey).signatureAlgorithm,
             extensions: try Certificate.Extensions { SubjectAlternativeNames(names.map { .dnsName($0) }) },
             issuerPrivateKey: key)
         progress("installing a temporary self-signed certificate for \(names.joined(separator: ", ")) (browsers will warn until renew replaces it)")

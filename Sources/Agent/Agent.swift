@@ -73,7 +73,7 @@ public struct Agent: Sendable {
         let key: Certificate.PrivateKey
         if !rotateKey, let installed = try files.installedKey() {
             key = installed
-        } else if let pending = try files.pendingKey(), pending.publicKey.description.hasPrefix("RSA") == (configuration.keyType != .p256) {
+        } else if let pending = try files.pendingKey(), KeyKind(pending.publicKey).isRSA == (configuration.keyType != .p256) {
             key = pending
         } else {
             progress("generating the key (\(configuration.keyType))")

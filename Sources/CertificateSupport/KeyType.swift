@@ -4,7 +4,7 @@ import SwiftASN1
 import X509
 
 /// The kinds of private key an install may have: ECDSA P-256 (the default: small, fast, what
-/// every browser takes) or RSA of 2048, 3072 or 4096 bits (the seed's example uses 4096).
+/// every browser takes) or RSA of 2048, 3072 or 4096 bits (`openssl req -newkey rsa:4096` is a common installer default).
 public enum KeyType: String, Sendable, CaseIterable, CustomStringConvertible {
     case p256
     case rsa2048

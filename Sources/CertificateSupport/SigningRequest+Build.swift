@@ -13,7 +13,7 @@ extension SigningRequest {
             attributes: CertificateSigningRequest.Attributes([
                 try .init(ExtensionRequest(extensions: Certificate.Extensions { SubjectAlternativeNames(dnsNames.map { .dnsName($0) }) })),
             ]),
-            signatureAlgorithm: key.publicKey.description.hasPrefix("RSA") ? .sha256WithRSAEncryption : .ecdsaWithSHA256)
+            signatureAlgorithm: KeyKind(key.publicKey).signatureAlgorithm)
         var serializer = DER.Serializer()
         try serializer.serialize(request)
         return serializer.serializedBytes

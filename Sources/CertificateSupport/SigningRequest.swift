@@ -134,6 +134,15 @@ public enum KeyKind: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    public var isRSA: Bool {
+        if case .rsa = self { true } else { false }
+    }
+
+    /// What a key of this kind signs our CSRs and self-signed certificates with.
+    public var signatureAlgorithm: Certificate.SignatureAlgorithm {
+        isRSA ? .sha256WithRSAEncryption : .ecdsaWithSHA256
+    }
+
     public var description: String {
         switch self {
         case .rsa(let bits): "RSA-\(bits)"
