@@ -1,5 +1,5 @@
 /// The signer's HTTP surface as both sides name it: paths, headers and media types.
-/// The seed's installers POST a PEM CSR to `/v1/sign` and read PEM back; that stays true.
+/// Installers POST a PEM CSR to `/v1/sign` and read PEM back (`curl --data-binary`); that stays true.
 public enum SignerAPI {
     public static let signPath = "/v1/sign"
     public static let renewalInfoPath = "/v1/renewal-info"
