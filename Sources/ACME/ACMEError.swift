@@ -5,7 +5,7 @@ import Foundation
 /// `code` says what kind of failure it is and so what a caller should do: retry later
 /// (`rateLimited`, `unavailable`, `deadlineExceeded`), give up on this request (`refused`,
 /// `validationFailed`), or fix configuration (`invalidInput`).
-public struct ACMEError: Error, Sendable, CustomStringConvertible {
+public struct ACMEError: Error, Hashable, Sendable, CustomStringConvertible {
     public let code: Code
     public let message: String
     /// The CA's RFC 7807/9457 problem document, when the CA explained itself.
@@ -61,4 +61,8 @@ public struct ACMEError: Error, Sendable, CustomStringConvertible {
         if let retryAfter { text += " (retry after \(retryAfter))" }
         return text
     }
+
+    /// Equal when the codes are: the message and the location are for people, not for matching.
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -55,13 +55,7 @@ public struct DNSCodecError: Error, Hashable, Sendable, CustomStringConvertible 
         return "DNSCodecError.\(code): \(message)"
     }
 
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.code == rhs.code && lhs.message == rhs.message && lhs.offset == rhs.offset
-    }
-
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(code)
-        hasher.combine(message)
-        hasher.combine(offset)
-    }
+    /// Equal when the codes are: the message and the location are for people, not for matching.
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -33,9 +33,7 @@ public struct DNSServerError: Error, Hashable, Sendable, CustomStringConvertible
 
     public var description: String { "DNSServerError.\(code): \(message)" }
 
-    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code && lhs.message == rhs.message }
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(code)
-        hasher.combine(message)
-    }
+    /// Equal when the codes are: the message and the location are for people, not for matching.
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

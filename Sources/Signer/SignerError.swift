@@ -1,35 +1,42 @@
 /// Why the signer cannot start or run: bad configuration (with the file's line when known),
 /// an unusable account key, a listener that cannot bind. Per-request failures are `Problem`s.
-public struct SignerError: Error, Sendable, CustomStringConvertible {
+public struct SignerError: Error, Hashable, Sendable, CustomStringConvertible {
     public let code: Code
     public let message: String
     /// The configuration file's line at fault, when the error is about one.
-    public let line: Int?
+    public let configurationLine: Int?
     public let location: String
 
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private let name: String
-        private init(_ name: String) { self.name = name }
+        private enum Kind: String, Sendable {
+            case configuration, accountKey, bindFailed
+        }
+        private let kind: Kind
+        private init(_ kind: Kind) { self.kind = kind }
 
         /// The configuration file is unreadable, not TOML, or has a wrong value.
-        public static let configuration = Code("configuration")
+        public static let configuration = Code(.configuration)
         /// The ACME account key cannot be read or written.
-        public static let accountKey = Code("accountKey")
+        public static let accountKey = Code(.accountKey)
         /// A listener could not be opened.
-        public static let bindFailed = Code("bindFailed")
+        public static let bindFailed = Code(.bindFailed)
 
-        public var description: String { name }
+        public var description: String { kind.rawValue }
     }
 
-    public init(_ code: Code, _ message: String, line: Int? = nil, file: String = #fileID, lineInSource: Int = #line) {
+    public init(_ code: Code, _ message: String, configurationLine: Int? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
-        self.line = line
-        self.location = "\(file):\(lineInSource)"
+        self.configurationLine = configurationLine
+        self.location = "\(file):\(line)"
     }
 
     public var description: String {
-        if let line { return "line \(line): \(message)" }
+        if let configurationLine { return "line \(configurationLine): \(message)" }
         return message
     }
+
+    /// Equal when the codes are: the message and the location are for people, not for matching.
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
 }

@@ -53,7 +53,7 @@ struct ConfigurationTests {
             Issue.record("accepted: \(text)")
         } catch let error as SignerError {
             #expect(error.code == .configuration)
-            #expect(error.line == line, "\(error)")
+            #expect(error.configurationLine == line, "\(error)")
             #expect(error.message.contains(message), "\(error)")
         }
     }
@@ -93,7 +93,7 @@ struct ConfigurationTests {
         #expect {
             try SignerConfiguration(toml: Self.minimal + second)
         } throws: { error in
-            (error as? SignerError)?.line == 12 && "\(error)".contains("same subject")
+            (error as? SignerError)?.configurationLine == 12 && "\(error)".contains("same subject")
         }
     }
 }

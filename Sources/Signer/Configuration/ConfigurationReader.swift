@@ -188,6 +188,6 @@ struct ConfigurationReader {
     }
 
     func fail(_ message: String, table: String?, index: Int? = nil, key: String?) -> SignerError {
-        SignerError(.configuration, message, line: locate.line(table: table, index: index, key: key))
+        SignerError(.configuration, message, configurationLine: locate.line(table: table, index: index, key: key))
     }
 }

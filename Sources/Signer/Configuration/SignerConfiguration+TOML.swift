@@ -14,13 +14,16 @@ extension SignerConfiguration {
         do {
             file = try TOMLDecoder(strictDecoding: true).decode(ConfigurationFile.self, from: text)
         } catch let error as TOMLParseError {
-            throw SignerError(.configuration, "not valid TOML: \(error.description)", line: error.source.begin.line)
+            throw SignerError(.configuration, "not valid TOML: \(error.description)", configurationLine: error.source.begin.line)
         } catch let error as UnexpectedKeysError {
-            var (key, path) = error.keys.sorted { $0.key < $1.key }.first!
+            guard let (key, keyPath) = error.keys.sorted(by: { $0.key < $1.key }).first else {
+                throw SignerError(.configuration, "an unknown setting; check the spelling against the example configuration")
+            }
+            var path = keyPath
             if path.last?.stringValue == key { path.removeLast() }
             let (table, index) = Self.table(of: path)
             let name = (path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined() + ".\(key)").drop { $0 == "." }
-            throw SignerError(.configuration, "unknown setting \(name); check its spelling against the example configuration", line: locate.line(table: table, index: index, key: key))
+            throw SignerError(.configuration, "unknown setting \(name); check its spelling against the example configuration", configurationLine: locate.line(table: table, index: index, key: key))
         } catch let error as DecodingError {
             throw Self.describe(error, locate: locate)
         }
@@ -60,15 +63,15 @@ extension SignerConfiguration {
             let name = table.map { table in index.map { "[[\(table)]] entry \($0)" } ?? "[\(table)]" } ?? "the file"
             // TOMLKit reports a value of the wrong type as a missing key; tell the two apart.
             if let wrongLine = locate.line(table: table, index: index, key: key.stringValue) {
-                return SignerError(.configuration, "\(key.stringValue) in \(name) has the wrong type; see the example configuration", line: wrongLine)
+                return SignerError(.configuration, "\(key.stringValue) in \(name) has the wrong type; see the example configuration", configurationLine: wrongLine)
             }
-            return SignerError(.configuration, "\(name) needs the setting \(key.stringValue)", line: line)
+            return SignerError(.configuration, "\(name) needs the setting \(key.stringValue)", configurationLine: line)
         case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
             let (name, line) = place(Array(context.codingPath.dropLast(context.codingPath.last?.intValue != nil && context.codingPath.count > 2 ? 1 : 0)), key: nil)
-            return SignerError(.configuration, "\(name) must be \(Self.tomlName(type))", line: line)
+            return SignerError(.configuration, "\(name) must be \(Self.tomlName(type))", configurationLine: line)
         case .dataCorrupted(let context):
             let (name, line) = place(context.codingPath, key: nil)
-            return SignerError(.configuration, "\(name): \(context.debugDescription)", line: line)
+            return SignerError(.configuration, "\(name): \(context.debugDescription)", configurationLine: line)
         @unknown default:
             return SignerError(.configuration, "\(error)")
         }
