@@ -52,9 +52,7 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             identities = TLSIdentityStore(try TLSIdentity(certificateChainPath: certificate, privateKeyPath: key))
         } catch {
-            var standardError = StandardError()
-            print("csrproxy-demo: error: \(error); run csrproxy-agent issue first, or pass --certificate and --key", to: &standardError)
-            throw ExitCode(78)
+            throw Sysexit.configuration.exit("csrproxy-demo", reason: "\(error); run csrproxy-agent issue first, or pass --certificate and --key")
         }
         if let pidfile { try "\(getpid())\n".write(toFile: pidfile, atomically: true, encoding: .utf8) }
         defer { if let pidfile { unlink(pidfile) } }
@@ -79,9 +77,7 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             try await application.runService()
         } catch let error as IOError {
-            var standardError = StandardError()
-            print("csrproxy-demo: error: cannot listen on \(listen): \(error)", to: &standardError)
-            throw ExitCode(69)
+            throw Sysexit.unavailable.exit("csrproxy-demo", reason: "cannot listen on \(listen): \(error)")
         }
     }
 }

@@ -5,44 +5,36 @@ import DNSServer
 import NIOCore
 import Signer
 
-/// The one place errors become sysexits(3) codes and a one-line reason on standard error.
+/// The one place the signer's errors become sysexits(3) codes and a one-line reason.
 enum ExitStatus {
-    static let usage: Int32 = 64
-    static let unavailable: Int32 = 69
-    static let software: Int32 = 70
-    static let cannotCreate: Int32 = 73
-    static let configuration: Int32 = 78
-
-    /// The exit code for `error` and the sentence that says what to do next.
-    static func describe(_ error: any Error, configurationPath: String? = nil) -> (code: Int32, reason: String) {
+    /// The exit status for `error` and the sentence that says what to do next.
+    static func describe(_ error: any Error, configurationPath: String? = nil) -> (code: Sysexit, reason: String) {
         let file = configurationPath.map { "\($0): " } ?? ""
         switch error {
         case let error as SignerError where error.code == .configuration:
-            return (configuration, "\(file)\(error); fix it and run csrproxy-signer check-config")
+            return (.configuration, "\(file)\(error); fix it and run csrproxy-signer check-config")
         case let error as SignerError where error.code == .accountKey:
-            return (cannotCreate, error.message)
+            return (.cannotCreate, error.message)
         case let error as SignerError:
-            return (unavailable, error.message)
+            return (.unavailable, error.message)
         case let error as IOError:
-            return (unavailable, "\(error); is the address in use, or does a port under 1024 need CAP_NET_BIND_SERVICE?")
-        case let error as CLIError:
-            return (usage, "\(error.message); see --help")
+            return (.unavailable, "\(error); is the address in use, or does a port under 1024 need CAP_NET_BIND_SERVICE?")
+        case let error as ValidationError:
+            return (.usage, "\(error.message); see --help")
         case let error as DNSServerError where error.code == .bindFailed:
-            return (unavailable, "\(error.message); pick a free port with --listen, or run with CAP_NET_BIND_SERVICE for port 53")
+            return (.unavailable, "\(error.message); pick a free port with --listen, or run with CAP_NET_BIND_SERVICE for port 53")
         case let error as DNSServerError:
-            return (configuration, "\(error.message); fix the flag and try again (see --help)")
+            return (.configuration, "\(error.message); fix the flag and try again (see --help)")
         case let error as DNSCodecError:
-            return (configuration, "\(error.message); fix the flag and try again (see --help)")
+            return (.configuration, "\(error.message); fix the flag and try again (see --help)")
         default:
-            return (software, "unexpected error: \(error)")
+            return (.software, "unexpected error: \(error)")
         }
     }
 
     /// Prints the reason and turns it into ArgumentParser's exit.
     static func exit(for error: any Error, configurationPath: String? = nil) -> ExitCode {
         let (code, reason) = describe(error, configurationPath: configurationPath)
-        var standardError = StandardError()
-        print("csrproxy-signer: error: \(reason)", to: &standardError)
-        return ExitCode(code)
+        return code.exit("csrproxy-signer", reason: reason)
     }
 }

@@ -100,16 +100,16 @@ struct ServeDNSSetup {
         let listen = try flags.listen.map(ListenAddress.init(parsing:))
         let hostSpecs = flags.hosts.isEmpty ? ["go=127.0.0.1,::1"] : flags.hosts
         let hosts = try hostSpecs.map { spec -> ZoneConfiguration.HostRecord in
-            let (name, v4, v6) = try Self.nameAndAddresses(spec, origin: origin, defaultAddresses: ["127.0.0.1", "::1"])
-            return .init(name: name, ipv4: v4, ipv6: v6, includesSubdomains: flags.wildcard)
+            let host = try NameAndAddresses(parsing: spec, defaultAddresses: ["127.0.0.1", "::1"]) { try Self.name($0, in: origin) }
+            return .init(name: host.name, ipv4: host.ipv4, ipv6: host.ipv6, includesSubdomains: flags.wildcard)
         }
         // An in-zone name server needs glue; the address we listen on is the natural default.
         var defaultGlue: [String] = []
         if let host = listen.first?.host, host != "0.0.0.0", host != "::" { defaultGlue = [host] }
         let serverSpecs = flags.nameServers.isEmpty ? ["ns"] : flags.nameServers
         let nameServers = try serverSpecs.map { spec -> ZoneConfiguration.NameServer in
-            let (name, v4, v6) = try Self.nameAndAddresses(spec, origin: origin, defaultAddresses: defaultGlue)
-            return name.isSubdomain(of: origin) ? .init(name: name, ipv4: v4, ipv6: v6) : .init(name: name)
+            let server = try NameAndAddresses(parsing: spec, defaultAddresses: defaultGlue) { try Self.name($0, in: origin) }
+            return server.name.isSubdomain(of: origin) ? .init(name: server.name, ipv4: server.ipv4, ipv6: server.ipv6) : .init(name: server.name)
         }
         zone = ZoneConfiguration(
             origin: origin, nameServers: nameServers, negativeTTL: flags.negativeTTL,
@@ -118,7 +118,7 @@ struct ServeDNSSetup {
         store = try ZoneStore(zones: [zone])
         for spec in flags.txt {
             guard let equals = spec.firstIndex(of: "=") else {
-                throw CLIError("--txt \(spec) is not NAME=VALUE")
+                throw ValidationError("--txt \(spec) is not NAME=VALUE")
             }
             try store.addTXT(String(spec[spec.index(after: equals)...]), at: Self.name(String(spec[..<equals]), in: origin))
         }
@@ -135,24 +135,5 @@ struct ServeDNSSetup {
         let name = try DNSName(text)
         if text.hasSuffix(".") || name.isSubdomain(of: origin) { return name }
         return try DNSName(labels: name.labels.map(Array.init) + origin.labels.map(Array.init))
-    }
-
-    /// Parses NAME[=ADDRESS,...]; the addresses may be IPv4 or IPv6.
-    static func nameAndAddresses(_ spec: String, origin: DNSName, defaultAddresses: [String]) throws -> (DNSName, [IPv4Address], [IPv6Address]) {
-        let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
-        let name = try Self.name(parts[0], in: origin)
-        let addresses = parts.count == 2 ? parts[1].split(separator: ",").map(String.init) : defaultAddresses
-        var v4: [IPv4Address] = []
-        var v6: [IPv6Address] = []
-        for address in addresses {
-            if let ip = IPv4Address(address) {
-                v4.append(ip)
-            } else if let ip = IPv6Address(address) {
-                v6.append(ip)
-            } else {
-                throw CLIError("\(address) in \(spec) is not an IPv4 or IPv6 address")
-            }
-        }
-        return (name, v4, v6)
     }
 }

@@ -22,7 +22,7 @@ extension ConfigurationReader {
         guard !zone.names.isEmpty else { throw fail("names is empty; list the well-known name(s)", key: "names") }
         var names: [String] = []
         var hosts: [ZoneConfiguration.HostRecord] = []
-        let naming = try choice(zone.naming ?? "shared", SignerConfiguration.NamingMode.self) { fail($0, key: "naming") }
+        let naming = try choice(zone.naming ?? "shared", Naming.self) { fail($0, key: "naming") }
         let ipv4 = try (zone.ipv4 ?? ["127.0.0.1"]).map { text in
             guard let address = IPv4Address(text) else { throw fail("ipv4 entry \"\(text)\" is not an IPv4 address", key: "ipv4") }
             return address
@@ -44,17 +44,13 @@ extension ConfigurationReader {
         if naming == .shared, let commonName = subject.commonNames.first, !names.contains(commonName) {
             throw fail("the subject's CN \(commonName) is not among names \(names)", key: "subject")
         }
-        let nameServers = try zone.nameservers.map { spec -> ZoneConfiguration.NameServer in
-            let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
-            guard let name = try? DNSName(parts[0]) else { throw fail("nameservers entry \"\(spec)\" is not NAME[=ADDRESS,...]", key: "nameservers") }
-            var v4: [IPv4Address] = []
-            var v6: [IPv6Address] = []
-            for address in parts.count == 2 ? parts[1].split(separator: ",").map(String.init) : [] {
-                if let ip = IPv4Address(address) { v4.append(ip) } else if let ip = IPv6Address(address) { v6.append(ip) } else {
-                    throw fail("nameservers entry \"\(spec)\": \(address) is not an IP address", key: "nameservers")
-                }
+        let nameServers = try zone.nameservers.map { spec in
+            do {
+                let parsed = try NameAndAddresses(parsing: spec)
+                return ZoneConfiguration.NameServer(name: parsed.name, ipv4: parsed.ipv4, ipv6: parsed.ipv6)
+            } catch let error as DNSServerError {
+                throw fail("nameservers entry \(error.message)", key: "nameservers")
             }
-            return .init(name: name, ipv4: v4, ipv6: v6)
         }
         var hostmaster: DNSName?
         if let text = zone.hostmaster {
@@ -100,12 +96,11 @@ extension ConfigurationReader {
         guard !zones[index].dns.hosts.contains(where: { $0.name == name }) else {
             throw fail("http.tls_auto_name \(text) is already a zone name; the API needs a name of its own", table: "http", key: "tls_auto_name")
         }
-        var v4: [IPv4Address] = []
-        var v6: [IPv6Address] = []
-        for address in addresses {
-            if let ip = IPv4Address(address) { v4.append(ip) } else if let ip = IPv6Address(address) { v6.append(ip) } else {
-                throw fail("http.tls_auto_addresses entry \"\(address)\" is not an IP address", table: "http", key: "tls_auto_addresses")
-            }
+        let (v4, v6): ([IPv4Address], [IPv6Address])
+        do {
+            (v4, v6) = try NameAndAddresses.addresses(addresses, in: addresses.joined(separator: ","))
+        } catch let error as DNSServerError {
+            throw fail("http.tls_auto_addresses \(error.message)", table: "http", key: "tls_auto_addresses")
         }
         guard !addresses.isEmpty else {
             throw fail("http.tls = \"auto\" needs http.tls_auto_addresses: the signer's public addresses, which \(text) will resolve to", table: "http", key: "tls")
