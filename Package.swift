@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-algorithms.git", from: "1.2.1"),
     ],
     targets: [
         // DNS wire format: messages, names with compression, records, EDNS0. NIOCore only.
@@ -65,7 +66,8 @@ let package = Package(
         // RFC 8555 ACME client: wire types, JWS, transport with nonces, flows. Knows no DNS server, no HTTP routing.
         .target(
             name: "ACME",
-            dependencies: cryptography + [
+            // SignerProtocol for Base64URL only: one encoder for JOSE, ARI CertIDs and the agent.
+            dependencies: ["SignerProtocol"] + cryptography + [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -73,12 +75,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // What agent and signer say to each other: paths, headers, labels, RFC 9457 problems. Foundation only.
-        .target(name: "SignerProtocol"),
+        // What agent and signer say to each other: paths, headers, labels, RFC 9457 problems.
+        // Foundation and swift-algorithms only.
+        .target(name: "SignerProtocol", dependencies: [.product(name: "Algorithms", package: "swift-algorithms")]),
         // CSR parsing and policy, subjects (RFC 4514), per-install names, renewal windows. No networking.
         .target(
             name: "CertificateSupport",
-            dependencies: cryptography
+            dependencies: cryptography + [.product(name: "Algorithms", package: "swift-algorithms")]
         ),
         // TLS for SwiftNIO/Hummingbird servers whose certificate is swapped while they run. Knows
         // nothing of ACME or the agent, so any Swift product can embed it alone.
@@ -176,7 +179,7 @@ let package = Package(
         .executableTarget(
             name: "DemoCLI",
             dependencies: cryptography + [
-                "ReloadableTLS", "SystemdSupport", "CommandLineSupport",
+                "ReloadableTLS", "SystemdSupport", "CommandLineSupport", "CertificateSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -245,7 +248,7 @@ let package = Package(
         .testTarget(
             name: "ACMETests",
             dependencies: [
-                "ACME", "TestSupport",
+                "ACME", "SignerProtocol", "TestSupport",
             ] + cryptography + [
             ],
             resources: [.copy("Fixtures")]

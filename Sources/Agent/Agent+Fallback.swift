@@ -17,15 +17,7 @@ extension Agent {
         }
         let key = try files.installedKey() ?? files.pendingKey() ?? configuration.keyType.generate()
         let names = try names(for: key)
-        let subject = try DistinguishedName { CommonName(names[0]) }
-        let now = Date()
-        let certificate = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: key.publicKey,
-            notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(7 * 86_400),
-            issuer: subject, subject: subject,
-            signatureAlgorithm: KeyKind(key.publicKey).signatureAlgorithm,
-            extensions: try Certificate.Extensions { SubjectAlternativeNames(names.map { .dnsName($0) }) },
-            issuerPrivateKey: key)
+        let certificate = try Certificate.selfSigned(names: names, key: key, lifetime: 7 * 86_400)
         progress("installing a temporary self-signed certificate for \(names.joined(separator: ", ")) (browsers will warn until renew replaces it)")
         try files.install(key: key, chain: [certificate])
         var state = AgentState.load(from: files)

@@ -30,11 +30,6 @@ public struct AgentConfiguration: Sendable {
     /// The product and version, sent in the User-Agent.
     public var product: String
 
-    public enum Naming: String, Sendable, CaseIterable {
-        case shared
-        case perInstall = "per-install"
-    }
-
     /// How the product learns that new files are in place.
     public enum ReloadMethod: Sendable, Equatable, CustomStringConvertible {
         /// Send `signal` to the process in `pidFile` (or `pid`), checked (see `SignalTarget`):

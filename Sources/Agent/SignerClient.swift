@@ -127,8 +127,7 @@ final class SignerClient: Sendable {
 
     /// The signer's renewal window for the installed leaf (DER).
     func renewalInfo(certificateDER: [UInt8], deadline: ContinuousClock.Instant) async throws -> RenewalWindowResponse {
-        let encoded = Data(certificateDER).base64EncodedString()
-            .replacing("+", with: "-").replacing("/", with: "_").replacing("=", with: "")
+        let encoded = Base64URL.encode(certificateDER)
         let response = try await get(SignerAPI.renewalInfoPath, query: "certificate=\(encoded)", deadline: deadline)
         let body = try await response.body.collect(upTo: 64 * 1024)
         guard response.status == .ok else {

@@ -1,3 +1,4 @@
+import Algorithms
 import SwiftASN1
 import X509
 
@@ -38,10 +39,10 @@ public struct DistinguishedNamePattern: Sendable, Hashable, CustomStringConverti
                 guard let equals = attributeText.firstIndex(of: "=") else {
                     throw CertificateSupportError(.invalidDistinguishedName, "\"\(attributeText)\" in \"\(text)\" is not TYPE=VALUE")
                 }
-                let typeText = String(attributeText[..<equals]).trimmingCharacters(in: " ")
+                let typeText = String(attributeText[..<equals].trimming(while: { $0 == " " }))
                 let valueText = String(attributeText[attributeText.index(after: equals)...])
                 let type = try Self.attributeType(typeText, in: text)
-                guard !valueText.trimmingCharacters(in: " ").hasPrefix("#") else {
+                guard !valueText.trimming(while: { $0 == " " }).hasPrefix("#") else {
                     throw CertificateSupportError(.invalidDistinguishedName, "\(typeText) in \"\(text)\" has a #hex value; write the value as text")
                 }
                 let value = try Self.unescape(valueText, in: text)
@@ -155,14 +156,5 @@ public struct DistinguishedNamePattern: Sendable, Hashable, CustomStringConverti
         case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
         default: nil
         }
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in character: Character) -> String {
-        var text = self[...]
-        while text.first == character { text.removeFirst() }
-        while text.last == character { text.removeLast() }
-        return String(text)
     }
 }

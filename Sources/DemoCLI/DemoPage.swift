@@ -1,3 +1,4 @@
+import CertificateSupport
 import Foundation
 import Hummingbird
 import ReloadableTLS
@@ -16,11 +17,7 @@ struct DemoPage: Sendable {
 
     var facts: Facts {
         let leaf = identities.current.leaf
-        let names = ((try? leaf.extensions.subjectAlternativeNames) ?? nil)?.compactMap { name -> String? in
-            if case .dnsName(let dns) = name { return dns }
-            return nil
-        } ?? []
-        return Facts(names: names, serial: leaf.serialNumber.description, issuer: leaf.issuer.description, notAfter: "\(leaf.notValidAfter)")
+        return Facts(names: leaf.dnsNames, serial: leaf.serialNumber.description, issuer: leaf.issuer.description, notAfter: "\(leaf.notValidAfter)")
     }
 
     func register(on router: Router<BasicRequestContext>) {

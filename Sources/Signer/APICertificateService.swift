@@ -37,7 +37,7 @@ struct APICertificateService: Service {
     }
 
     func run() async throws {
-        var retry = Duration.seconds(5)
+        var backoff = Backoff(first: .seconds(5), ceiling: .seconds(3600))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let current = identities.current.leaf
             let renewAt = RenewalSchedule.window(notBefore: current.notValidBefore, notAfter: current.notValidAfter).start
@@ -45,19 +45,18 @@ struct APICertificateService: Service {
                 readiness.apiCertificateReady()
                 // Wake at least twice a day, so a changed clock or a replaced file is noticed.
                 let wait = min(renewAt.timeIntervalSinceNow, 12 * 3600)
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(wait)) }
+                await sleepUnlessShuttingDown(for: .seconds(wait))
                 continue
             }
             do {
                 try await readiness.waitForDNS()
                 try await obtain()
                 readiness.apiCertificateReady()
-                retry = .seconds(5)
+                backoff.reset()
             } catch {
-                logger.warning("could not obtain the API certificate; retrying", metadata: ["signer.api.name": "\(name)", "error": "\(error)", "retry_in_s": "\(retry.components.seconds)"])
-                let pause = retry
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
-                retry = min(retry * 2, .seconds(3600))
+                let wait = backoff.advance()
+                logger.warning("could not obtain the API certificate; retrying", metadata: ["signer.api.name": "\(name)", "error": "\(error)", "retry_in_s": "\(wait.components.seconds)"])
+                await sleepUnlessShuttingDown(for: wait)
             }
         }
     }
@@ -91,14 +90,7 @@ struct APICertificateService: Service {
     /// A self-signed certificate for `name`, valid for a day, for the minutes before the real one.
     static func placeholder(for name: String) throws -> TLSIdentity {
         let key = P256.Signing.PrivateKey()
-        let subject = try DistinguishedName { CommonName(name) }
-        let now = Date()
-        let certificate = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey),
-            notValidBefore: now.addingTimeInterval(-60), notValidAfter: now.addingTimeInterval(86_400),
-            issuer: subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions { SubjectAlternativeNames([.dnsName(name)]) },
-            issuerPrivateKey: .init(key))
+        let certificate = try Certificate.selfSigned(names: [name], key: .init(key), lifetime: 86_400, backdate: 60)
         return try TLSIdentity(
             certificateChainPEM: try certificate.serializeAsPEM().pemString + "\n",
             privateKeyPEM: key.pemRepresentation)

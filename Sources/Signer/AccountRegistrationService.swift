@@ -1,3 +1,4 @@
+import ACME
 import Logging
 import ServiceLifecycle
 
@@ -8,18 +9,22 @@ struct AccountRegistrationService: Service {
     let logger: Logger
 
     func run() async throws {
-        var wait = Duration.seconds(1)
+        var backoff = Backoff(first: .seconds(1), ceiling: .seconds(60))
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 try await account.register(deadline: .now + .seconds(30))
                 break
             } catch {
+                let wait = backoff.advance()
                 logger.warning("cannot register the ACME account yet; retrying", metadata: ["error": "\(error)", "retry_in_s": "\(wait.components.seconds)"])
-                let pause = wait
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: pause) }
-                wait = min(wait * 2, .seconds(60))
+                await sleepUnlessShuttingDown(for: wait)
             }
         }
         try? await gracefulShutdown()
     }
+}
+
+/// Sleeps for `duration`, waking at once when the service group shuts down gracefully.
+func sleepUnlessShuttingDown(for duration: Duration) async {
+    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
 }

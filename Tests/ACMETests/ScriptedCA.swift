@@ -1,5 +1,6 @@
 @testable import ACME
 import Foundation
+import SignerProtocol
 import Synchronization
 
 /// A fake CA for unit tests: answers each request with the next scripted response and records

@@ -1,6 +1,7 @@
 @testable import ACME
 import Foundation
 import Logging
+import SignerProtocol
 import Testing
 
 struct TransportTests {

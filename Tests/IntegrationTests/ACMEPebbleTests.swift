@@ -4,6 +4,7 @@ import Crypto
 import DNSServer
 import Foundation
 import Logging
+import SignerProtocol
 import Testing
 import TestSupport
 import X509

@@ -11,10 +11,10 @@ struct ArchitectureTests {
         "DNSCodec": ["NIOCore"],
         "DNSServer": ["DNSCodec", "NIOCore", "NIOPosix", "Logging", "ServiceLifecycle"],
         // The ACME client meets the DNS server only in the signer, through `DNS01Solver`.
-        "ACME": ["Foundation", "Crypto", "_CryptoExtras", "X509", "SwiftASN1", "AsyncHTTPClient", "NIOSSL", "NIOCore", "NIOHTTP1", "Logging"],
+        "ACME": ["SignerProtocol", "Foundation", "Crypto", "_CryptoExtras", "X509", "SwiftASN1", "AsyncHTTPClient", "NIOSSL", "NIOCore", "NIOHTTP1", "Logging"],
         // Wire types both halves share: no networking, no crypto, so the agent can take it whole.
-        "SignerProtocol": ["Foundation"],
-        "CertificateSupport": ["Foundation", "Crypto", "_CryptoExtras", "X509", "SwiftASN1"],
+        "SignerProtocol": ["Foundation", "Algorithms"],
+        "CertificateSupport": ["Foundation", "Crypto", "_CryptoExtras", "X509", "SwiftASN1", "Algorithms"],
         "SystemdSupport": ["CSystemd", "ServiceLifecycle"],
         // Swappable TLS for any Swift server: no ACME, no agent networking.
         "ReloadableTLS": ["Foundation", "Crypto", "X509", "SwiftASN1", "NIOCore", "NIOSSL", "HummingbirdCore", "Logging"],
@@ -28,7 +28,7 @@ struct ArchitectureTests {
         "Agent": ["SignerProtocol", "CertificateSupport", "CLinuxProcess", "Foundation", "Crypto", "X509", "SwiftASN1", "AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL", "Logging", "TOMLKit"],
         "CommandLineSupport": ["ArgumentParser", "Logging"],
         "AgentCLI": ["Agent", "CertificateSupport", "CommandLineSupport", "ArgumentParser", "Dispatch", "Foundation", "Logging"],
-        "DemoCLI": ["ReloadableTLS", "SystemdSupport", "CommandLineSupport", "Hummingbird", "ArgumentParser", "Foundation", "Logging", "ServiceLifecycle", "UnixSignals", "X509", "NIOCore"],
+        "DemoCLI": ["ReloadableTLS", "SystemdSupport", "CommandLineSupport", "CertificateSupport", "Hummingbird", "ArgumentParser", "Foundation", "Logging", "ServiceLifecycle", "UnixSignals", "X509", "NIOCore"],
         "SignerCLI": ["DNSCodec", "DNSServer", "Signer", "CommandLineSupport", "Foundation", "Hummingbird", "ArgumentParser", "Logging", "ServiceLifecycle", "NIOCore", "NIOPosix"],
     ]
 

@@ -94,7 +94,7 @@ extension ACMEClient {
 
     /// Polls an authorization until valid; `invalid` becomes `validationFailed` with the CA's reason.
     private func waitForValidAuthorization(at url: URL, deadline: ContinuousClock.Instant) async throws {
-        var backoff = PollingBackoff()
+        var backoff = Backoff.polling
         while true {
             let (authorization, retryAfter) = try await self.authorization(at: url, deadline: deadline)
             switch authorization.status {
@@ -111,7 +111,7 @@ extension ACMEClient {
 
     private func waitForOrder(_ order: ACMEOrder, until wanted: Set<ACMEStatus>, deadline: ContinuousClock.Instant) async throws -> ACMEOrder {
         var current = order
-        var backoff = PollingBackoff()
+        var backoff = Backoff.polling
         var retryAfter: Date?
         while !wanted.contains(current.status) {
             switch current.status {

@@ -26,14 +26,29 @@ func withDeadline<Result: Sendable>(
     try await withDeadline(deadline, orThrow: { ACMEError(.deadlineExceeded, "the deadline passed while waiting for \(what)") }, operation)
 }
 
-/// Backoff for polling: starts at a few milliseconds, because a fast CA validates in about
-/// that, and doubles to a ceiling, because a slow one needs no hammering.
-struct PollingBackoff: Sendable {
-    var next: Duration = .milliseconds(5)
-    let ceiling: Duration = .seconds(2)
+/// Waits that double from `first` up to `ceiling`: ACME polling starts at a few milliseconds,
+/// because a fast CA validates in about that, and a retry loop at seconds; neither hammers a
+/// peer that is slow or down.
+public struct Backoff: Sendable {
+    public let first: Duration
+    public let ceiling: Duration
+    private var upcoming: Duration
 
-    mutating func advance() -> Duration {
-        defer { next = min(next * 2, ceiling) }
-        return next
+    public init(first: Duration, ceiling: Duration) {
+        self.first = first
+        self.ceiling = ceiling
+        upcoming = first
     }
+
+    /// The wait to take now; the one after it is twice as long, up to the ceiling.
+    public mutating func advance() -> Duration {
+        defer { upcoming = min(upcoming * 2, ceiling) }
+        return upcoming
+    }
+
+    /// Back to `first`, after a success.
+    public mutating func reset() { upcoming = first }
+
+    /// For polling an order or an authorization.
+    static var polling: Backoff { Backoff(first: .milliseconds(5), ceiling: .seconds(2)) }
 }

@@ -1,3 +1,4 @@
+import Foundation
 /// Finds the line of a setting in the configuration text, so an error can point at it.
 ///
 /// TOMLKit reports lines for syntax errors only; for a value that parses but is wrong, this
@@ -32,18 +33,9 @@ struct ConfigurationLineLocator {
                 continue
             }
             guard inTable, let key else { continue }
-            let name = line.prefix { $0 != "=" }.trimmingCharacters(in: " \t\"'")
+            let name = line.prefix { $0 != "=" }.trimmingCharacters(in: CharacterSet(charactersIn: " \t\"'"))
             if name == key, line.contains("=") { return number + 1 }
         }
         return nil
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in characters: String) -> Substring {
-        var text = self
-        while let first = text.first, characters.contains(first) { text.removeFirst() }
-        while let last = text.last, characters.contains(last) { text.removeLast() }
-        return text
     }
 }

@@ -1,6 +1,7 @@
 import CertificateSupport
 import DNSServer
 import Foundation
+import SignerProtocol
 
 /// Everything the signer runs on, read from one TOML file (see `SignerConfiguration(toml:)`)
 /// and passed down; nothing is read from globals.
@@ -84,7 +85,7 @@ public struct SignerConfiguration: Sendable {
         public var subject: DistinguishedNamePattern
         /// The exact SAN set a CSR must carry (in per-install mode, each with the install's label in front).
         public var names: [String]
-        public var naming: NamingMode
+        public var naming: Naming
         public var concurrency: ConcurrencyMode
         /// TXT values published at one name at once; more orders wait their turn.
         public var maximumValuesPerName: Int
@@ -97,13 +98,6 @@ public struct SignerConfiguration: Sendable {
             let text = dns.origin.description
             return text.hasSuffix(".") ? String(text.dropLast()) : text
         }
-    }
-
-    public enum NamingMode: String, Sendable, CaseIterable {
-        /// Every install gets the well-known name.
-        case shared
-        /// Each install gets `<label>.<well-known name>`, the label derived from its public key.
-        case perInstall = "per-install"
     }
 
     public enum ConcurrencyMode: String, Sendable, CaseIterable {
