@@ -73,7 +73,7 @@ public struct BrowserOpener: Sendable {
         var variables = [
             "XDG_RUNTIME_DIR": "/run/user/\(uid)",
             "DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/\(uid)/bus",
-            "DISPLAY": (display?.isEmpty == false ? display! : ":0"),
+            "DISPLAY": display.flatMap { $0.isEmpty ? nil : $0 } ?? ":0",
         ]
         if type == "wayland" { variables["WAYLAND_DISPLAY"] = environment["WAYLAND_DISPLAY"] ?? "wayland-0" }
         return Session(user: user, variables: variables)

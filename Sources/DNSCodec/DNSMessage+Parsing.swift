@@ -102,9 +102,9 @@ struct DNSMessageReader {
     private mutating func readRecordData(type: DNSRecordType, end: Int) throws -> DNSRecordData {
         switch type {
         case .a:
-            return .a(IPv4Address(bytes: try readBytes(4, before: end))!)
+            return .a(IPv4Address(bytes: try readBytes(4, before: end))!)  // readBytes gives exactly 4 or throws
         case .aaaa:
-            return .aaaa(IPv6Address(bytes: try readBytes(16, before: end))!)
+            return .aaaa(IPv6Address(bytes: try readBytes(16, before: end))!)  // exactly 16 or throws
         case .ns:
             return .ns(try readName(before: end))
         case .cname:

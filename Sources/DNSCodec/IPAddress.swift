@@ -22,7 +22,7 @@ public struct IPv4Address: Hashable, Sendable, CustomStringConvertible {
         self.bytes = withUnsafeBytes(of: &raw) { Array($0) }
     }
 
-    public static let loopback = IPv4Address("127.0.0.1")!
+    public static let loopback = IPv4Address(bytes: [127, 0, 0, 1])!  // four bytes, so never nil
 
     public var description: String { bytes.map(String.init).joined(separator: ".") }
 }
@@ -43,7 +43,7 @@ public struct IPv6Address: Hashable, Sendable, CustomStringConvertible {
         self.bytes = withUnsafeBytes(of: &raw) { Array($0) }
     }
 
-    public static let loopback = IPv6Address("::1")!
+    public static let loopback = IPv6Address(bytes: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])!  // sixteen bytes: never nil
 
     /// RFC 5952 canonical text, as inet_ntop writes it.
     public var description: String {

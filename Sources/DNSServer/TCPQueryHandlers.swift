@@ -11,7 +11,8 @@ struct DNSTCPFrameDecoder: ByteToMessageDecoder {
               buffer.readableBytes >= 2 + Int(length)
         else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 2)
-        context.fireChannelRead(NIOAny(buffer.readSlice(length: Int(length))!))
+        guard let message = buffer.readSlice(length: Int(length)) else { return .needMoreData }  // checked just above
+        context.fireChannelRead(NIOAny(message))
         return .continue
     }
 

@@ -52,7 +52,7 @@ public final class ZoneStore: Sendable {
         }
         try state.withLock { state in
             let origin = try Self.origin(of: name, in: state)
-            var values = state.zones[origin]!.txt[name] ?? []
+            var values = state.zones[origin]?.txt[name] ?? []
             if let index = values.firstIndex(where: { $0.value == value }) {
                 values[index].count += 1
             } else {
@@ -61,7 +61,7 @@ public final class ZoneStore: Sendable {
                 }
                 values.append((value, 1))
             }
-            state.zones[origin]!.txt[name] = values
+            state.zones[origin]?.txt[name] = values
             Self.republish(origin, in: &state)
         }
     }
@@ -71,12 +71,12 @@ public final class ZoneStore: Sendable {
     public func removeTXT(_ value: String, at name: DNSName) -> Bool {
         state.withLock { state in
             guard let origin = try? Self.origin(of: name, in: state),
-                  var values = state.zones[origin]!.txt[name],
+                  var values = state.zones[origin]?.txt[name],
                   let index = values.firstIndex(where: { $0.value == value })
             else { return false }
             values[index].count -= 1
             if values[index].count == 0 { values.remove(at: index) }
-            state.zones[origin]!.txt[name] = values.isEmpty ? nil : values
+            state.zones[origin]?.txt[name] = values.isEmpty ? nil : values
             Self.republish(origin, in: &state)
             return true
         }
@@ -87,9 +87,9 @@ public final class ZoneStore: Sendable {
     public func removeAllTXT() -> Int {
         state.withLock { state in
             var removed = 0
-            for origin in Array(state.zones.keys) where !state.zones[origin]!.txt.isEmpty {
-                removed += state.zones[origin]!.txt.values.reduce(0) { $0 + $1.count }
-                state.zones[origin]!.txt = [:]
+            for (origin, zone) in state.zones where !zone.txt.isEmpty {
+                removed += zone.txt.values.reduce(0) { $0 + $1.count }
+                state.zones[origin]?.txt = [:]
                 Self.republish(origin, in: &state)
             }
             return removed
@@ -107,7 +107,7 @@ public final class ZoneStore: Sendable {
     public func txtValues(at name: DNSName) -> [String] {
         state.withLock { state in
             guard let origin = try? Self.origin(of: name, in: state) else { return [] }
-            return state.zones[origin]!.txt[name]?.map(\.value) ?? []
+            return state.zones[origin]?.txt[name]?.map(\.value) ?? []
         }
     }
 
@@ -129,8 +129,10 @@ public final class ZoneStore: Sendable {
 
     /// Bumps the zone's serial, so anyone who compares SOAs sees the change, and swaps in a new snapshot.
     private static func republish(_ origin: DNSName, in state: inout State) {
-        state.zones[origin]!.serial &+= 1
-        let rebuilt = compile(state.zones[origin]!)
+        guard var zone = state.zones[origin] else { return }
+        zone.serial &+= 1
+        state.zones[origin] = zone
+        let rebuilt = compile(zone)
         state.snapshot = ZoneSnapshot(zones: state.snapshot.zones.map { $0.origin == origin ? rebuilt : $0 })
     }
 

@@ -13,6 +13,7 @@ final class SignerMetrics: Sendable {
     private let inFlight: Gauge
     /// Made once: the DNS server counts every query, and a registry lookup per query would serialise them.
     private let dnsAnswers: [String: Counter]
+    private let otherDNSAnswers: Counter
     private let durationBuckets: [Duration] = [
         .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
         .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
@@ -23,10 +24,11 @@ final class SignerMetrics: Sendable {
         self.allowedValues = allowedValues
         inFlight = registry.makeGauge(descriptor: Self.ordersInFlight)
         var answers: [String: Counter] = [:]
-        for rcode in ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS", "other"] {
+        for rcode in ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "BADVERS"] {
             answers[rcode] = registry.makeCounter(descriptor: Self.dnsQueries, labels: [("rcode", rcode)])
         }
         dnsAnswers = answers
+        otherDNSAnswers = registry.makeCounter(descriptor: Self.dnsQueries, labels: [("rcode", "other")])
     }
 
     /// One finished request to /v1/sign. `outcome` is `issued` or the problem's slug, `zone` a
@@ -66,7 +68,7 @@ final class SignerMetrics: Sendable {
 
     /// One DNS answer sent, by response code.
     func recordDNSAnswer(rcode: String) {
-        (dnsAnswers[rcode] ?? dnsAnswers["other"]!).increment()
+        (dnsAnswers[rcode] ?? otherDNSAnswers).increment()
     }
 
     private static var issuances: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "issuances", unitName: "total", helpText: "Signing requests by zone, outcome and label") }

@@ -2,6 +2,7 @@
 import Crypto
 import _CryptoExtras
 import Foundation
+import SignerProtocol
 import Testing
 
 struct JWSTests {
@@ -65,7 +66,7 @@ struct JWSTests {
         let binding = try ExternalAccountBinding(keyID: "kid-1", macKey: macKey)
         let accountKey = ACMEAccountKey.generateP256()
         let newAccount = URL(string: "https://ca.test/acme/new-acct")!
-        let (header, payload, signingInput, signature) = try Self.parts(Array(binding.jws(accountKey: accountKey, newAccountURL: newAccount).utf8))
+        let (header, payload, signingInput, signature) = try Self.parts(Array(try binding.jws(accountKey: accountKey, newAccountURL: newAccount).utf8))
         #expect(header["alg"] as? String == "HS256")
         #expect(header["kid"] as? String == "kid-1")
         #expect(header["url"] as? String == newAccount.absoluteString)

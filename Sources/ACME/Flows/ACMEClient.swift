@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import SignerProtocol
 import Synchronization
 
 /// An RFC 8555 client for one CA and one account key: the single-request operations.
@@ -55,7 +56,7 @@ public final class ACMEClient: Sendable {
         if !contact.isEmpty { fields.append(#""contact":\#(String(decoding: try JSONEncoder().encode(contact), as: UTF8.self))"#) }
         // Without a binding at a CA that wants one, the CA's own externalAccountRequired problem says so best.
         if let externalAccountBinding {
-            fields.append(#""externalAccountBinding":\#(externalAccountBinding.jws(accountKey: accountKey, newAccountURL: directory.newAccount))"#)
+            fields.append(#""externalAccountBinding":\#(try externalAccountBinding.jws(accountKey: accountKey, newAccountURL: directory.newAccount))"#)
         }
         return try await postAccount(Array("{\(fields.joined(separator: ","))}".utf8), directory: directory, deadline: deadline)
     }

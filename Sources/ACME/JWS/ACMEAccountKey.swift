@@ -1,6 +1,7 @@
 import Crypto
 import _CryptoExtras
 import Foundation
+import SignerProtocol
 
 /// The key that signs an ACME account's requests: ES256 (P-256, the default) or RS256.
 public enum ACMEAccountKey: Sendable {
@@ -47,6 +48,8 @@ public enum ACMEAccountKey: Sendable {
             let y = Base64URL.encode(raw[33...64])
             return #"{"crv":"P-256","kty":"EC","x":"\#(x)","y":"\#(y)"}"#
         case .rsa(let key):
+            // getKeyPrimitives only copies n and e out of a key BoringSSL already holds and
+            // checked at load; it fails on allocation failure alone, where nothing would work.
             return Self.canonicalRSAJWK(try! key.publicKey.getKeyPrimitives())
         }
     }

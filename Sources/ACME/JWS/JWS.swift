@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SignerProtocol
 
 /// Builds the flattened JWS JSON that every ACME POST carries (RFC 8555 §6.2).
 enum JWS {
@@ -14,9 +15,9 @@ enum JWS {
         var header = #"{"alg":"\#(key.algorithm)","#
         switch keyReference {
         case .jwk: header += #""jwk":\#(key.canonicalJWK),"#
-        case .kid(let account): header += #""kid":\#(jsonString(account.absoluteString)),"#
+        case .kid(let account): header += #""kid":\#(try jsonString(account.absoluteString)),"#
         }
-        header += #""nonce":\#(jsonString(nonce)),"url":\#(jsonString(url.absoluteString))}"#
+        header += #""nonce":\#(try jsonString(nonce)),"url":\#(try jsonString(url.absoluteString))}"#
         let protected = Base64URL.encode(header)
         let encodedPayload = payload.map { Base64URL.encode($0) } ?? ""
         let signature = try key.sign(Array("\(protected).\(encodedPayload)".utf8))
@@ -24,8 +25,8 @@ enum JWS {
     }
 
     /// A JSON string literal, escaped by JSONEncoder so no URL or nonce can break the header.
-    static func jsonString(_ value: String) -> String {
-        String(decoding: try! JSONEncoder().encode(value), as: UTF8.self)
+    static func jsonString(_ value: String) throws -> String {
+        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
     }
 }
 
@@ -46,8 +47,8 @@ public struct ExternalAccountBinding: Sendable {
     }
 
     /// The inner JWS: HS256 over the account's public JWK, addressed to newAccount.
-    func jws(accountKey: ACMEAccountKey, newAccountURL: URL) -> String {
-        let header = #"{"alg":"HS256","kid":\#(JWS.jsonString(keyID)),"url":\#(JWS.jsonString(newAccountURL.absoluteString))}"#
+    func jws(accountKey: ACMEAccountKey, newAccountURL: URL) throws -> String {
+        let header = #"{"alg":"HS256","kid":\#(try JWS.jsonString(keyID)),"url":\#(try JWS.jsonString(newAccountURL.absoluteString))}"#
         let protected = Base64URL.encode(header)
         let payload = Base64URL.encode(accountKey.canonicalJWK)
         let mac = HMAC<SHA256>.authenticationCode(for: Array("\(protected).\(payload)".utf8), using: macKey)

@@ -21,6 +21,10 @@ struct SignerRoutes: Sendable {
     let rateLimiter: RateLimiter
     let http: SignerConfiguration.HTTPSettings
 
+    // Both are RFC 9110 tokens written here, which HTTPField.Name accepts: never nil.
+    static let labelField = HTTPField.Name(SignerAPI.labelHeader)!
+    static let forwardedForField = HTTPField.Name("X-Forwarded-For")!
+
     func register(on router: Router<SignerRequestContext>) {
         router.post(RouterPath(SignerAPI.signPath)) { request, context in try await sign(request, context: context) }
         router.get(RouterPath(SignerAPI.signPath)) { request, _ -> Response in
@@ -60,7 +64,7 @@ struct SignerRoutes: Sendable {
                 throw Problem(.rateLimited, detail: "more than \(http.rateLimit.burst) requests in a burst or \(http.rateLimit.perMinute) a minute from this address; retry in \(wait) s", retryAfterSeconds: wait)
             }
             do {
-                labels = try Label.parse(headers: request.headers[values: HTTPField.Name(SignerAPI.labelHeader)!])
+                labels = try Label.parse(headers: request.headers[values: Self.labelField])
             } catch {
                 throw Problem(.badLabel, detail: error.message)
             }
@@ -134,6 +138,6 @@ struct SignerRoutes: Sendable {
     }
 
     private func clientAddress(_ request: Request, context: SignerRequestContext) -> ClientAddress {
-        ClientAddress(peer: context.peer, forwardedFor: request.headers[values: .init("X-Forwarded-For")!], trustedProxies: Set(http.trustedProxies))
+        ClientAddress(peer: context.peer, forwardedFor: request.headers[values: Self.forwardedForField], trustedProxies: Set(http.trustedProxies))
     }
 }

@@ -70,7 +70,7 @@ final class InProcessIssuanceGate: IssuanceGate {
         } onCancel: {
             let waiter = state.withLock { state -> Waiter? in
                 guard let index = state.slots[key]?.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.slots[key]!.waiters.remove(at: index)
+                return state.slots[key]?.waiters.remove(at: index)
             }
             waiter?.continuation.resume(throwing: CancellationError())
         }
