@@ -4,45 +4,6 @@ import SignerProtocol
 import Synchronization
 import Testing
 
-struct RateLimiterTests {
-    @Test func burstThenRefillAtTheRate() {
-        let limiter = RateLimiter(.init(perMinute: 60, burst: 3))
-        let start = ContinuousClock.now
-        #expect((0..<3).map { _ in limiter.admit("192.0.2.1", now: start) } == [nil, nil, nil])
-        #expect(limiter.admit("192.0.2.1", now: start) == 1)
-        #expect(limiter.admit("192.0.2.2", now: start) == nil, "clients have their own buckets")
-        #expect(limiter.admit("192.0.2.1", now: start + .seconds(1)) == nil)
-        #expect(limiter.admit("192.0.2.1", now: start + .seconds(1)) == 1)
-    }
-}
-
-struct ClientAddressTests {
-    @Test func anonymisesToNetworks() throws {
-        #expect(ClientAddress(peer: try SocketAddress(ipAddress: "198.51.100.77", port: 1), forwardedFor: [], trustedProxies: []).anonymised == "198.51.100.0/24")
-        #expect(ClientAddress(peer: try SocketAddress(ipAddress: "2001:db8:abcd:12::1", port: 1), forwardedFor: [], trustedProxies: []).anonymised == "2001:db8:abcd::/48")
-    }
-
-    @Test func forwardedForIsBelievedOnlyFromTrustedProxies() throws {
-        let proxy = try SocketAddress(ipAddress: "10.0.0.1", port: 1)
-        #expect(ClientAddress(peer: proxy, forwardedFor: ["203.0.113.9, 10.0.0.2"], trustedProxies: ["10.0.0.1", "10.0.0.2"]).ip == "203.0.113.9")
-        #expect(ClientAddress(peer: proxy, forwardedFor: ["203.0.113.9"], trustedProxies: []).ip == "10.0.0.1")
-        // A client cannot hide behind a forged first hop: the last untrusted hop is the client.
-        #expect(ClientAddress(peer: proxy, forwardedFor: ["1.2.3.4, 203.0.113.9"], trustedProxies: ["10.0.0.1"]).ip == "203.0.113.9")
-    }
-}
-
-struct LabelTests {
-    @Test func parsesAndSortsLabels() throws {
-        let labels = try Label.parse(headers: ["version=1.2.3", " product=demo "])
-        #expect(labels.map(\.description) == ["product=demo", "version=1.2.3"])
-    }
-
-    @Test("refuses", arguments: [["noequals"], ["Product=x"], ["p=has space"], ["p=" + String(repeating: "x", count: 65)], ["a=1", "a=2"], ["a=1", "b=1", "c=1", "d=1", "e=1"], ["p="]])
-    func refuses(headers: [String]) {
-        #expect(throws: LabelError.self) { try Label.parse(headers: headers) }
-    }
-}
-
 struct IssuanceGateTests {
     @Test(.timeLimit(.minutes(1))) func capacityIsRespectedAndWaitersAreServedInOrder() async throws {
         let gate = InProcessIssuanceGate()
