@@ -10,7 +10,7 @@ extension Certificate {
     /// days before a CA's certificate arrives: the agent's `--fallback self-signed` and the
     /// signer's API placeholder. It starts `backdate` before now, so a peer whose clock is a
     /// little behind still takes it, and lasts `lifetime`.
-    public static func selfSigned(
+    package static func selfSigned(
         names: [String], key: Certificate.PrivateKey, lifetime: TimeInterval, backdate: TimeInterval = 300
     ) throws -> Certificate {
         guard let first = names.first else {

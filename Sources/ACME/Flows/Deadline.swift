@@ -1,7 +1,7 @@
 /// Runs `operation` but gives up at `deadline`, throwing what `timeout` makes, so a hung
 /// collaborator (a solver, a peer that never answers) cannot hang its caller. The operation
 /// is cancelled when the deadline wins. Every deadline in the package goes through this.
-public func withDeadline<Result: Sendable>(
+package func withDeadline<Result: Sendable>(
     _ deadline: ContinuousClock.Instant,
     orThrow timeout: @escaping @Sendable () -> any Error,
     _ operation: @escaping @Sendable () async throws -> Result
@@ -29,25 +29,25 @@ func withDeadline<Result: Sendable>(
 /// Waits that double from `first` up to `ceiling`: ACME polling starts at a few milliseconds,
 /// because a fast CA validates in about that, and a retry loop at seconds; neither hammers a
 /// peer that is slow or down.
-public struct Backoff: Sendable {
-    public let first: Duration
-    public let ceiling: Duration
+package struct Backoff: Sendable {
+    package let first: Duration
+    package let ceiling: Duration
     private var upcoming: Duration
 
-    public init(first: Duration, ceiling: Duration) {
+    package init(first: Duration, ceiling: Duration) {
         self.first = first
         self.ceiling = ceiling
         upcoming = first
     }
 
     /// The wait to take now; the one after it is twice as long, up to the ceiling.
-    public mutating func advance() -> Duration {
+    package mutating func advance() -> Duration {
         defer { upcoming = min(upcoming * 2, ceiling) }
         return upcoming
     }
 
     /// Back to `first`, after a success.
-    public mutating func reset() { upcoming = first }
+    package mutating func reset() { upcoming = first }
 
     /// For polling an order or an authorization.
     static var polling: Backoff { Backoff(first: .milliseconds(5), ceiling: .seconds(2)) }
