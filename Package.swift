@@ -66,8 +66,8 @@ let package = Package(
         // RFC 8555 ACME client: wire types, JWS, transport with nonces, flows. Knows no DNS server, no HTTP routing.
         .target(
             name: "ACME",
-            // SignerProtocol for Base64URL only: one encoder for JOSE, ARI CertIDs and the agent.
-            dependencies: ["SignerProtocol"] + cryptography + [
+            // CertificateSupport for Base64URL and the ARI CertID, which the agent uses too.
+            dependencies: ["CertificateSupport"] + cryptography + [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -232,8 +232,10 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "DNSCodec", "DNSServer", "ACME", "CertificateSupport",
+                "DNSCodec", "DNSServer", "ACME", "CertificateSupport", "ReloadableTLS",
             ] + cryptography + [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -248,7 +250,7 @@ let package = Package(
         .testTarget(
             name: "ACMETests",
             dependencies: [
-                "ACME", "SignerProtocol", "TestSupport",
+                "ACME", "CertificateSupport", "TestSupport",
             ] + cryptography + [
             ],
             resources: [.copy("Fixtures")]

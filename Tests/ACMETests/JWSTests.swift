@@ -1,8 +1,8 @@
 @testable import ACME
+import CertificateSupport
 import Crypto
 import _CryptoExtras
 import Foundation
-import SignerProtocol
 import Testing
 
 struct JWSTests {

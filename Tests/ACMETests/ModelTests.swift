@@ -1,7 +1,7 @@
 @testable import ACME
+import CertificateSupport
 import Crypto
 import Foundation
-import SignerProtocol
 import SwiftASN1
 import Testing
 import X509

@@ -1,6 +1,6 @@
 @testable import ACME
+import CertificateSupport
 import Foundation
-import SignerProtocol
 import Synchronization
 
 /// A fake CA for unit tests: answers each request with the next scripted response and records
@@ -28,6 +28,8 @@ final class ScriptedCA: ACMEHTTPClient {
 
     static let directoryURL = URL(string: "https://ca.test/directory")!
     static let directoryJSON = #"{"newNonce":"https://ca.test/nonce","newAccount":"https://ca.test/account","newOrder":"https://ca.test/order"}"#
+    /// The same with RFC 9773's renewalInfo, as Let's Encrypt's has it.
+    static let directoryWithARIJSON = #"{"newNonce":"https://ca.test/nonce","newAccount":"https://ca.test/account","newOrder":"https://ca.test/order","renewalInfo":"https://ca.test/renewal-info"}"#
 
     static func json(_ status: Int, _ body: String, nonce: String? = "n-\(UUID().uuidString)", headers: [(String, String)] = []) -> ACMEHTTPResponse {
         var all = headers + [("Content-Type", "application/json")]

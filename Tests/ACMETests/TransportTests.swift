@@ -1,16 +1,16 @@
 @testable import ACME
+import CertificateSupport
 import Foundation
 import Logging
-import SignerProtocol
 import Testing
 
 struct TransportTests {
     static let logger = Logger(label: "test.acme", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// A client with a known account URL, speaking to `ca`.
-    static func client(_ ca: ScriptedCA) async throws -> ACMEClient {
+    static func client(_ ca: ScriptedCA, directory: String = ScriptedCA.directoryJSON) async throws -> ACMEClient {
         let client = ACMEClient(directoryURL: ScriptedCA.directoryURL, accountKey: .generateP256(), httpClient: ca, logger: logger)
-        ca.then { _ in ScriptedCA.json(200, ScriptedCA.directoryJSON, nonce: nil) }
+        ca.then { _ in ScriptedCA.json(200, directory, nonce: nil) }
         ca.then { _ in ScriptedCA.json(200, "{}", nonce: "first") }
         ca.then { _ in ScriptedCA.json(200, #"{"status":"valid"}"#, nonce: "after-account", headers: [("Location", "https://ca.test/acct/1")]) }
         _ = try await client.registerAccount(agreeToTermsOfService: true)
@@ -77,7 +77,7 @@ struct TransportTests {
 
     @Test func alreadyReplacedIsRetriedWithoutReplaces() async throws {
         let ca = ScriptedCA()
-        let client = try await Self.client(ca)
+        let client = try await Self.client(ca, directory: ScriptedCA.directoryWithARIJSON)
         ca.then { _ in ScriptedCA.problem(409, "alreadyReplaced") }
         ca.then { _ in
             ScriptedCA.json(201, #"{"status":"pending","identifiers":[{"type":"dns","value":"go.example.com"}],"authorizations":[],"finalize":"https://ca.test/fin/1"}"#, headers: [("Location", "https://ca.test/order/1")])
@@ -90,6 +90,20 @@ struct TransportTests {
         }
         #expect(bodies[0]["replaces"] as? String == "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE")
         #expect(bodies[1]["replaces"] == nil)
+    }
+
+    /// RFC 9773 §5: `replaces` goes only to a CA whose directory has renewalInfo.
+    @Test func aCAWithoutARIIsNotSentReplaces() async throws {
+        let ca = ScriptedCA()
+        let client = try await Self.client(ca)
+        ca.then { _ in
+            ScriptedCA.json(201, #"{"status":"pending","identifiers":[{"type":"dns","value":"go.example.com"}],"authorizations":[],"finalize":"https://ca.test/fin/1"}"#, headers: [("Location", "https://ca.test/order/1")])
+        }
+        _ = try await client.newOrder(identifiers: [.dns("go.example.com")], replaces: "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE")
+        let outer = try JSONSerialization.jsonObject(with: Data(try #require(ca.requests.last?.body))) as! [String: String]
+        let payload = try JSONSerialization.jsonObject(with: Data(try #require(Base64URL.decode(outer["payload"] ?? "")))) as! [String: Any]
+        #expect(payload["identifiers"] != nil)
+        #expect(payload["replaces"] == nil)
     }
 
     @Test func unreachableCAsAreUnavailableAndDeadlinesAreKept() async throws {

@@ -1,10 +1,10 @@
 import ACME
-import _CryptoExtras
+import CertificateSupport
 import Crypto
+import _CryptoExtras
 import DNSServer
 import Foundation
 import Logging
-import SignerProtocol
 import Testing
 import TestSupport
 import X509

@@ -11,7 +11,7 @@ struct ArchitectureTests {
         "DNSCodec": ["NIOCore"],
         "DNSServer": ["DNSCodec", "NIOCore", "NIOPosix", "Logging", "ServiceLifecycle"],
         // The ACME client meets the DNS server only in the signer, through `DNS01Solver`.
-        "ACME": ["SignerProtocol", "Foundation", "Crypto", "_CryptoExtras", "X509", "SwiftASN1", "AsyncHTTPClient", "NIOSSL", "NIOCore", "NIOHTTP1", "Logging"],
+        "ACME": ["CertificateSupport", "Foundation", "Crypto", "_CryptoExtras", "X509", "SwiftASN1", "AsyncHTTPClient", "NIOSSL", "NIOCore", "NIOHTTP1", "Logging"],
         // Wire types both halves share: no networking, no crypto, so the agent can take it whole.
         "SignerProtocol": ["Foundation", "Algorithms"],
         "CertificateSupport": ["Foundation", "Crypto", "_CryptoExtras", "X509", "SwiftASN1", "Algorithms"],

@@ -24,6 +24,9 @@ public struct IssuedCertificate: Sendable {
     public var pemChain: String
     public var orderURL: URL?
     public var certificateURL: URL
+    /// The ARI CertID the order carried as `replaces`: nil when none was asked for, the CA has
+    /// no ARI, or it answered `alreadyReplaced` (then the certificate counts as a new one).
+    public var replaced: String?
 }
 
 extension ACMEClient {
@@ -33,7 +36,8 @@ extension ACMEClient {
     /// deactivated; in every case the published values are withdrawn.
     public func issueCertificate(_ request: IssuanceRequest, solver: any DNS01Solver, deadline: ContinuousClock.Instant) async throws -> IssuedCertificate {
         let started = ContinuousClock.now
-        var order = try await newOrder(identifiers: request.dnsNames.map(ACMEIdentifier.dns), profile: request.profile, replaces: request.replaces, deadline: deadline)
+        let placed = try await placeOrder(identifiers: request.dnsNames.map(ACMEIdentifier.dns), profile: request.profile, replaces: request.replaces, deadline: deadline)
+        var order = placed.order
         var published: [(name: String, value: String)] = []
         var pendingAuthorizations: [URL] = []
         do {
@@ -84,7 +88,7 @@ extension ACMEClient {
                 "acme.names": "\(request.dnsNames.joined(separator: ","))",
                 "acme.duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
             ])
-            return IssuedCertificate(pemChain: pem, orderURL: order.url, certificateURL: certificateURL)
+            return IssuedCertificate(pemChain: pem, orderURL: order.url, certificateURL: certificateURL, replaced: placed.replaces)
         } catch {
             await abandon(pendingAuthorizations)
             await withdraw(published, solver: solver)

@@ -1,7 +1,7 @@
+import CertificateSupport
 import Crypto
 import Foundation
 import Logging
-import SignerProtocol
 import Synchronization
 
 /// An RFC 8555 client for one CA and one account key: the single-request operations.
@@ -92,8 +92,17 @@ public final class ACMEClient: Sendable {
         identifiers: [ACMEIdentifier], profile: String? = nil, replaces: String? = nil,
         deadline: ContinuousClock.Instant = .now + .seconds(30)
     ) async throws -> ACMEOrder {
+        try await placeOrder(identifiers: identifiers, profile: profile, replaces: replaces, deadline: deadline).order
+    }
+
+    /// `newOrder`, saying which CertID the placed order carries as `replaces`: none when the CA
+    /// has no ARI (RFC 9773 §5: only then may a client send it) or answered `alreadyReplaced`.
+    func placeOrder(
+        identifiers: [ACMEIdentifier], profile: String?, replaces requested: String?, deadline: ContinuousClock.Instant
+    ) async throws -> (order: ACMEOrder, replaces: String?) {
         guard !identifiers.isEmpty else { throw ACMEError(.invalidInput, "an order needs at least one identifier") }
         let directory = try await directory(deadline: deadline)
+        let replaces = directory.renewalInfo == nil ? nil : requested
         struct NewOrder: Encodable {
             var identifiers: [ACMEIdentifier]
             var profile: String?
@@ -104,8 +113,8 @@ public final class ACMEClient: Sendable {
         do {
             response = try await signedPost(directory.newOrder, payload: Array(payload), deadline: deadline)
         } catch let error as ACMEError where replaces != nil && error.problem?.acmeErrorName == "alreadyReplaced" {
-            logger.info("certificate already replaced; ordering without `replaces`", metadata: ["acme.replaces": "\(replaces!)"])
-            return try await newOrder(identifiers: identifiers, profile: profile, replaces: nil, deadline: deadline)
+            logger.info("certificate already replaced; ordering without `replaces`", metadata: ["acme.replaces": "\(replaces ?? "")"])
+            return try await placeOrder(identifiers: identifiers, profile: profile, replaces: nil, deadline: deadline)
         }
         var order: ACMEOrder = try Self.decode(response, from: directory.newOrder)
         guard let location = response.header("location").flatMap(URL.init(string:)) else {
@@ -113,7 +122,7 @@ public final class ACMEClient: Sendable {
         }
         order.url = location
         logger.debug("order placed", metadata: ["acme.order.url": "\(location)", "acme.order.status": "\(order.status.rawValue)"])
-        return order
+        return (order, replaces)
     }
 
     public func order(at url: URL, deadline: ContinuousClock.Instant = .now + .seconds(30)) async throws -> (ACMEOrder, retryAfter: Date?) {

@@ -1,7 +1,7 @@
+import CertificateSupport
 import Crypto
 import _CryptoExtras
 import Foundation
-import SignerProtocol
 
 /// The key that signs an ACME account's requests: ES256 (P-256, the default) or RS256.
 public enum ACMEAccountKey: Sendable {

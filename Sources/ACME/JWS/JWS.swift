@@ -1,6 +1,6 @@
+import CertificateSupport
 import Crypto
 import Foundation
-import SignerProtocol
 
 /// Builds the flattened JWS JSON that every ACME POST carries (RFC 8555 §6.2).
 enum JWS {
