@@ -85,11 +85,12 @@ public struct Agent: Sendable {
             progress("a new key in per-install mode means a new name: \(names[0])")
         }
         let csr = try SigningRequest.build(dnsNames: names, key: key)
-        progress("requesting a certificate for \(names.joined(separator: ", ")) from \(configuration.signerURL)")
+        let replacing = try replacedCertificate(key: key, names: names)
+        progress("requesting a certificate for \(names.joined(separator: ", ")) from \(configuration.signerURL)\(replacing == nil ? "" : " (a renewal)")")
         let client = try SignerClient(configuration: configuration, environment: environment, logger: logger)
         let pem: String
         do {
-            pem = try await client.sign(csrDER: csr, labels: configuration.labels, deadline: .now + configuration.deadline, progress: progress)
+            pem = try await client.sign(csrDER: csr, labels: configuration.labels, replacing: replacing, deadline: .now + configuration.deadline, progress: progress)
             await client.shutdown()
         } catch {
             await client.shutdown()
@@ -107,6 +108,18 @@ public struct Agent: Sendable {
         ])
         let failures = reload()
         return Outcome(names: names, notAfter: chain[0].notValidAfter, reloadFailures: failures)
+    }
+
+    /// The installed leaf (DER) when this request renews it: same key, same names, a CA's
+    /// certificate. The signer passes its ARI CertID to the CA as `replaces`, which exempts the
+    /// renewal from the CA's limits. A new key or new names make a new certificate instead.
+    private func replacedCertificate(key: Certificate.PrivateKey, names: [String]) throws -> [UInt8]? {
+        guard !AgentState.load(from: files).isFallback, let leaf = try files.installedChain()?.first,
+              leaf.publicKey == key.publicKey, Set(leaf.dnsNames) == Set(names)
+        else { return nil }
+        var serializer = DER.Serializer()
+        try serializer.serialize(leaf)
+        return serializer.serializedBytes
     }
 
     /// Renews when due (see `RenewalCache`); returns nil when it was not due. Touches no network

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import AsyncHTTPClient
+import CertificateSupport
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -47,7 +48,8 @@ final class SignerClient: Sendable {
 
     /// Sends the CSR (DER) and returns the PEM chain. Retries connection failures, 429 and 503
     /// (waiting as long as Retry-After says, with jitter) until `deadline`; any other 4xx is final.
-    func sign(csrDER: [UInt8], labels: [Label], deadline: ContinuousClock.Instant, progress: (String) -> Void) async throws -> String {
+    /// `replacing` (DER) is the certificate a renewal replaces, so the CA can exempt it.
+    func sign(csrDER: [UInt8], labels: [Label], replacing: [UInt8]? = nil, deadline: ContinuousClock.Instant, progress: (String) -> Void) async throws -> String {
         var wait = Duration.seconds(1)
         var lastError: AgentError?
         var attempt = 0
@@ -60,6 +62,7 @@ final class SignerClient: Sendable {
                 request.headers.add(name: "Accept", value: SignerAPI.certificateChainMediaType)
                 request.headers.add(name: "User-Agent", value: userAgent)
                 for label in labels { request.headers.add(name: SignerAPI.labelHeader, value: label.description) }
+                if let replacing { request.headers.add(name: SignerAPI.replacesHeader, value: Base64URL.encode(replacing)) }
                 request.body = .bytes(ByteBuffer(bytes: csrDER))
                 let remaining = deadline - ContinuousClock.now
                 // The whole exchange, body included, ends by the deadline: a signer that trickles
@@ -76,16 +79,21 @@ final class SignerClient: Sendable {
                 let problem = try? JSONDecoder().decode(Problem.self, from: Data(body.readableBytesView))
                 let detail = TerminalText.clean(problem?.detail ?? "HTTP \(status.code)", limit: 300)
                 let response = (status: status, headers: headers)
-                // A number of seconds the signer asks for, within reason; anything else is ignored.
-                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).flatMap { (0...3600).contains($0) ? $0 : nil }
+                // A number of seconds the signer asks for, up to 8 days (a spent weekly budget);
+                // anything else is ignored.
+                let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).flatMap { (0...(8 * 86_400)).contains($0) ? $0 : nil }
                 switch response.status.code {
                 case 429, 503, 500, 502, 504:
-                    lastError = AgentError(.temporary, "the signer answered \(response.status.code): \(detail)", retryAfterSeconds: retryAfter)
+                    let failure = AgentError(.temporary, "the signer answered \(response.status.code): \(detail)", retryAfterSeconds: retryAfter)
+                    // Waiting past the deadline is pointless: say so now, with when to come back.
+                    if let retryAfter, ContinuousClock.now + .seconds(retryAfter) >= deadline { throw failure }
+                    lastError = failure
                     if let retryAfter { wait = .seconds(retryAfter) }
                 default:
                     throw AgentError(.refused, "the signer refused the request (\(response.status.code)): \(detail)")
                 }
-            } catch let error as AgentError where error.code == .refused || error.code == .badAnswer {
+            } catch let error as AgentError where error.code == .refused || error.code == .badAnswer || error.retryAfterSeconds != nil {
+                // Final: a refusal, a bad answer, or a wait the deadline does not allow.
                 throw error
             } catch let error as NIOSSLError {
                 throw AgentError(.unreachable, "TLS with the signer failed (\(error)); is its certificate trusted (ca_bundle)?")

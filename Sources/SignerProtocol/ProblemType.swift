@@ -22,6 +22,9 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let subjectNotAllowed = ProblemType(slug: "subject-not-allowed", status: 403, title: "The subject is not served here")
     /// 403: the subject is known but the SAN set is not exactly the allowed one.
     public static let namesNotAllowed = ProblemType(slug: "names-not-allowed", status: 403, title: "The names are not allowed")
+    /// 403: a renewal names a certificate to replace that has another key and that this signer
+    /// did not issue for these names.
+    public static let replacesNotAllowed = ProblemType(slug: "replaces-not-allowed", status: 403, title: "The certificate to replace is not yours")
     /// 404: no such route.
     public static let notFound = ProblemType(slug: "not-found", status: 404, title: "No such resource")
     /// 405: the path exists, but not for this method.
@@ -30,6 +33,11 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let bodyTooLarge = ProblemType(slug: "body-too-large", status: 413, title: "The request body is too large")
     /// 429: this client sent too many requests; see Retry-After.
     public static let rateLimited = ProblemType(slug: "rate-limited", status: 429, title: "Too many requests")
+    /// 429: the zone's budget of new certificates (per name set, per registered domain) or of
+    /// orders is spent; see Retry-After, when the oldest counted one leaves the window.
+    public static let budgetExhausted = ProblemType(slug: "budget-exhausted", status: 429, title: "The certificate budget is spent")
+    /// 429: the CA rate-limited us; its Retry-After is relayed and no order goes to it until then.
+    public static let caRateLimited = ProblemType(slug: "ca-rate-limited", status: 429, title: "The certificate authority rate-limited the signer")
     /// 502: the CA refused the order or the validation.
     public static let caRefused = ProblemType(slug: "ca-refused", status: 502, title: "The certificate authority refused")
     /// 503: the CA could not be reached, or the issuance deadline passed; see Retry-After.
@@ -41,6 +49,7 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
 
     public static let all: [ProblemType] = [
         .badCSR, .missingSAN, .badLabel, .keyNotAllowed, .badRequest, .subjectNotAllowed, .namesNotAllowed,
-        .notFound, .methodNotAllowed, .bodyTooLarge, .rateLimited, .caRefused, .caUnavailable, .notReady, .internalError,
+        .replacesNotAllowed, .notFound, .methodNotAllowed, .bodyTooLarge, .rateLimited, .budgetExhausted, .caRateLimited,
+        .caRefused, .caUnavailable, .notReady, .internalError,
     ]
 }

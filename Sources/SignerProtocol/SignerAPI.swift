@@ -10,6 +10,14 @@ public enum SignerAPI {
     /// One `key=value` label per header; repeatable.
     public static let labelHeader = "X-CSRProxy-Label"
 
+    /// On a renewal: the certificate it replaces, as base64url of its DER. The signer derives
+    /// the ARI CertID (RFC 9773 §4.1) from it and sends it to the CA as `replaces`, which
+    /// exempts the renewal from the CA's limits. The certificate itself, not only the CertID,
+    /// so the signer can check that the CSR's key is the certificate's.
+    public static let replacesHeader = "X-CSRProxy-Replaces"
+    /// The longest `X-CSRProxy-Replaces` value read: a leaf with a 4096-bit key is about 2 KiB.
+    public static let replacesHeaderLimit = 8192
+
     /// RFC 8555 §7.4.2's chain format: the leaf first, then the intermediates.
     public static let certificateChainMediaType = "application/pem-certificate-chain"
     /// RFC 5967: a DER CSR.
