@@ -35,11 +35,14 @@ public func buildSigner(
 }
 
 /// What the signer takes from this machine before it talks to anyone: the zone store, the
-/// ACME account key, the probe of its own DNS, the API's TLS identity and the CA trust roots.
-/// Building it is where bad configuration is found.
+/// ACME account key, the issuance ledger beside it, the public suffix list, the probe of its
+/// own DNS, the API's TLS identity and the CA trust roots. Building it is where bad
+/// configuration is found.
 struct LocalResources {
     let store: ZoneStore
     let accountKey: ACMEAccountKey
+    let ledger: IssuanceLedger
+    let domains: RegisteredDomains
     let trustRoots: [String]
     let probe: ServedValueProbe
     let identities: TLSIdentityStore?
@@ -47,6 +50,8 @@ struct LocalResources {
     init(configuration: SignerConfiguration, logger: Logger) throws {
         store = try ZoneStore(zones: configuration.zones.map(\.dns))
         accountKey = try AccountManager.loadOrCreateKey(at: configuration.acme.accountKeyPath, logger: logger)
+        ledger = try IssuanceLedger(path: IssuanceLedger.path(besideAccountKey: configuration.acme.accountKeyPath))
+        domains = try RegisteredDomains(zones: configuration.zones)
         trustRoots = try configuration.acme.trustRootPaths.map { path in
             do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
                 throw SignerError(.configuration, "cannot read acme.trust_roots file \(path): \(error.localizedDescription)")
@@ -103,8 +108,9 @@ func buildApplication(
     let publisher = ChallengePublisher(store: store, probe: local.probe, owned: owned, logger: logger)
     let issuer = Issuer(
         table: ZoneTable(zones: configuration.zones), gate: InProcessIssuanceGate(), publisher: publisher,
-        account: account, deadline: configuration.issuance.deadline, profile: configuration.acme.profile,
-        metrics: metrics, logger: logger)
+        account: account, budget: CertificateBudget(limits: configuration.acme.budgets, ledger: local.ledger),
+        domains: local.domains, pauses: CAPauses(), deadline: configuration.issuance.deadline,
+        profile: configuration.acme.profile, metrics: metrics, logger: logger)
     let routes = SignerRoutes(
         issuer: issuer, renewalAdvisor: RenewalAdvisor(account: account, caTimeout: .seconds(10)), account: account,
         readiness: readiness, metrics: metrics, rateLimiter: RateLimiter(configuration.http.rateLimit), http: configuration.http)

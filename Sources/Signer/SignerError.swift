@@ -9,7 +9,7 @@ public struct SignerError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: String, Sendable {
-            case configuration, accountKey, bindFailed
+            case configuration, accountKey, stateFile, bindFailed
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -18,6 +18,8 @@ public struct SignerError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let configuration = Code(.configuration)
         /// The ACME account key cannot be read or written.
         public static let accountKey = Code(.accountKey)
+        /// A file in the state directory (the issuance ledger) cannot be written.
+        public static let stateFile = Code(.stateFile)
         /// A listener could not be opened.
         public static let bindFailed = Code(.bindFailed)
 

@@ -12,11 +12,17 @@ struct CheckConfigCommand: ParsableCommand {
             Reads the file as `serve` would: TOML syntax, unknown or misspelt settings, values, \
             the zone table (subjects in RFC 4514 form, names inside their zones, name servers and \
             glue), and the files it names (CA trust roots, the API's TLS certificate and key). \
-            Prints a summary and exits 0 when all is well, 78 otherwise.
+            Prints a summary and exits 0 when all is well, 78 otherwise. With --budgets it also \
+            prints how much of each CA budget the issuance ledger shows spent (new certificates \
+            per name set and per registered domain in 7 days, new orders in 3 hours) and when \
+            the next one is possible.
             """
     )
 
     @OptionGroup var configurationFile: ConfigurationOption
+
+    @Flag(help: "Also print the CA budgets spent, from the issuance ledger in the state directory.")
+    var budgets = false
 
     func run() throws {
         do {
@@ -29,6 +35,7 @@ struct CheckConfigCommand: ParsableCommand {
                 summary += "  zone \(zone.name): subject \(zone.subject), names \(zone.names.joined(separator: ", ")), \(zone.naming.rawValue), \(zone.concurrency.rawValue)\n"
             }
             for warning in configuration.warnings(configurationPath: configurationFile.config) { summary += "  warning: \(warning)\n" }
+            if budgets { summary += try BudgetReport.text(for: configuration) }
             FileDescriptorOutput.standardOutput.write(summary)
         } catch {
             throw ExitStatus.exit(for: error, configurationPath: configurationFile.config)

@@ -6,6 +6,8 @@ public final class SignerHarness: @unchecked Sendable {
     public private(set) var pebble: Pebble
     public private(set) var signer: ServerProcess
     public private(set) var baseURL: URL
+    /// The HTTPS front the signer reaches pebble through, when `Options.front` asked for one.
+    public private(set) var front: ACMEFront?
     public let dnsPort: Int
     public let workDirectory: URL
     public let configurationPath: String
@@ -38,6 +40,10 @@ public final class SignerHarness: @unchecked Sendable {
         public var bodyLimitBytes = 16384
         public var extraHTTP = ""
         public var extraDNS = ""
+        /// Lines added to `[acme]` (budgets, say).
+        public var extraACME = ""
+        /// Put an `ACMEFront` between the signer and pebble; `true` makes it advertise ARI.
+        public var front: Bool?
         public init() {}
     }
 
@@ -47,13 +53,22 @@ public final class SignerHarness: @unchecked Sendable {
         dnsPort = try freeDNSPort()
         pebble = try await Pebble(dnsPort: dnsPort, options: options.pebble)
         let rootPath = workDirectory.appendingPathComponent("pebble-tls-root.pem").path
-        try pebble.tlsRootPEM.write(toFile: rootPath, atomically: true, encoding: .utf8)
+        var directoryURL = pebble.directoryURL
+        if let advertisesARI = options.front {
+            let front = try await ACMEFront(pebble: pebble, advertisesARI: advertisesARI)
+            self.front = front
+            directoryURL = front.directoryURL
+            try front.tlsRootPEM.write(toFile: rootPath, atomically: true, encoding: .utf8)
+        } else {
+            try pebble.tlsRootPEM.write(toFile: rootPath, atomically: true, encoding: .utf8)
+        }
         var text = """
             [acme]
-            directory_url = "\(pebble.directoryURL.absoluteString)"
+            directory_url = "\(directoryURL.absoluteString)"
             account_key_path = "\(workDirectory.path)/state/account-key.pem"
             trust_roots = ["\(rootPath)"]
             trust_only_listed_roots = true
+            \(options.extraACME)
 
             [dns]
             listen = ["127.0.0.1:\(dnsPort)"]
@@ -120,6 +135,7 @@ public final class SignerHarness: @unchecked Sendable {
 
     public func stop() {
         signer.stop()
+        front?.stop()
         pebble.stop()
         try? FileManager.default.removeItem(at: workDirectory)
     }

@@ -18,6 +18,9 @@ struct ConfigurationFile: Decodable {
         var trust_roots: [String]?
         var trust_only_listed_roots: Bool?
         var profile: String?
+        var budget_certificates_per_name_set: Int?
+        var budget_certificates_per_domain: Int?
+        var budget_orders: Int?
     }
 
     struct DNS: Decodable {
@@ -69,5 +72,7 @@ struct ConfigurationFile: Decodable {
         var concurrency: String?
         var max_values_per_name: Int?
         var require_san: Bool?
+        var registered_domain: String?
+        var public_suffix: Bool?
     }
 }

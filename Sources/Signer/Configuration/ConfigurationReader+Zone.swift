@@ -78,10 +78,32 @@ extension ConfigurationReader {
         guard (1...fitting).contains(maximum) else {
             throw fail("max_values_per_name must be between 1 and \(fitting): more TXT values at _acme-challenge.\(label)\(longest) do not fit one \(ChallengeAnswerSize.udpPayload)-byte DNS answer", key: "max_values_per_name")
         }
-        return .init(
+        var settings = SignerConfiguration.ZoneSettings(
             dns: configuration, subject: subject, names: names, naming: naming,
             concurrency: try choice(zone.concurrency ?? "set", SignerConfiguration.ConcurrencyMode.self) { fail($0, key: "concurrency") },
             maximumValuesPerName: maximum, requireSubjectAlternativeName: zone.require_san ?? true)
+        settings.registeredDomain = try registeredDomainRule(zone, origin: origin, fail: fail)
+        return settings
+    }
+
+    /// `registered_domain = "example.com"`, `public_suffix = true`, or neither (the list decides).
+    private func registeredDomainRule(
+        _ zone: ConfigurationFile.Zone, origin: DNSName, fail: (String, String?) -> SignerError
+    ) throws -> SignerConfiguration.RegisteredDomainRule {
+        switch (zone.registered_domain, zone.public_suffix ?? false) {
+        case (nil, false):
+            return .publicSuffixList
+        case (nil, true):
+            return .zoneIsPublicSuffix
+        case (let text?, false):
+            let domain = text.lowercased().hasSuffix(".") ? String(text.lowercased().dropLast()) : text.lowercased()
+            guard let name = try? DNSName(domain), origin.isSubdomain(of: name), name.labelCount >= 2 else {
+                throw fail("registered_domain \"\(text)\" must be the zone or a domain above it, such as example.com", "registered_domain")
+            }
+            return .fixed(domain)
+        case (_?, true):
+            throw fail("registered_domain and public_suffix = true contradict each other: keep one", "public_suffix")
+        }
     }
 
     /// `tls = "auto"`: the API's name must be served by one of our zones, and resolve to the

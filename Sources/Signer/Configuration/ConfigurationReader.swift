@@ -63,13 +63,26 @@ struct ConfigurationReader {
         if acme.trust_only_listed_roots == true, roots.isEmpty {
             throw fail("acme.trust_only_listed_roots is true but acme.trust_roots is empty", table: "acme", key: "trust_only_listed_roots")
         }
-        return .init(
+        func budget(_ key: String, _ value: Int?, otherwise limit: Int) throws -> Int {
+            guard let value else { return limit }
+            guard (0...1_000_000).contains(value) else {
+                throw fail("acme.\(key) must be 0-1000000 (0 stops new certificates)", table: "acme", key: key)
+            }
+            return value
+        }
+        var budgets = SignerConfiguration.Budgets()
+        budgets.certificatesPerNameSet = try budget("budget_certificates_per_name_set", acme.budget_certificates_per_name_set, otherwise: budgets.certificatesPerNameSet)
+        budgets.certificatesPerRegisteredDomain = try budget("budget_certificates_per_domain", acme.budget_certificates_per_domain, otherwise: budgets.certificatesPerRegisteredDomain)
+        budgets.orders = try budget("budget_orders", acme.budget_orders, otherwise: budgets.orders)
+        var settings = SignerConfiguration.ACMESettings(
             directoryURL: url, contact: acme.contact ?? [],
             accountKeyPath: acme.account_key_path ?? "/var/lib/csrproxy-signer/acme-account-key.pem",
             externalAccountBinding: binding, trustRootPaths: roots,
             trustOnlyListedRoots: acme.trust_only_listed_roots ?? false,
             profile: acme.profile.flatMap { $0.isEmpty ? nil : $0 }, additionalHosts: acme.allowed_hosts ?? [],
             secretInConfiguration: acme.eab_mac_key != nil)
+        settings.budgets = budgets
+        return settings
     }
 
     /// A secret from its own file, which only its owner may read.

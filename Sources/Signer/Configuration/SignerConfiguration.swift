@@ -26,6 +26,8 @@ public struct SignerConfiguration: Sendable {
         public var profile: String?
         /// Hosts besides the directory's that the CA's URLs may name.
         public var additionalHosts: [String] = []
+        /// How much of the CA's limits this signer may use.
+        public var budgets = Budgets()
         /// The EAB MAC key is written in the configuration itself (not in `eab_mac_key_file`),
         /// so the file must be readable by root alone: `check-config` warns otherwise.
         public var secretInConfiguration = false
@@ -92,12 +94,41 @@ public struct SignerConfiguration: Sendable {
         /// Refuse a CN-only CSR (no SAN) before any CA traffic, with a hint how to add the SAN.
         /// Off: pass it to the CA with the CN as the identifier (Let's Encrypt copies CN into SAN).
         public var requireSubjectAlternativeName: Bool
+        /// What the CA counts this zone's names under for its per-domain limit.
+        public var registeredDomain: RegisteredDomainRule = .publicSuffixList
 
         /// The zone's name as people write it, without the root's dot: for logs and metrics.
         public var name: String {
             let text = dns.origin.description
             return text.hasSuffix(".") ? String(text.dropLast()) : text
         }
+    }
+
+    /// The share of the CA's limits the signer may spend, checked before any order: Let's
+    /// Encrypt's published limits (read 2025) by default. Lower them when other issuers (the
+    /// publisher's own sites, another signer) share the registered domain or the account.
+    public struct Budgets: Sendable, Equatable {
+        /// New certificates per exact set of names, per 7 days (Let's Encrypt: 5).
+        public var certificatesPerNameSet = 5
+        /// New certificates per registered domain, per 7 days (Let's Encrypt: 50).
+        public var certificatesPerRegisteredDomain = 50
+        /// New orders per account, per 3 hours (Let's Encrypt: 300).
+        public var orders = 300
+
+        public static let certificateWindow: TimeInterval = 7 * 86_400
+        public static let orderWindow: TimeInterval = 3 * 3_600
+        public init() {}
+    }
+
+    /// How a zone's names map to the registered domain a CA counts them under.
+    public enum RegisteredDomainRule: Sendable, Equatable {
+        /// Looked up in the public suffix list (Debian's `publicsuffix`).
+        case publicSuffixList
+        /// Every name counts under this domain (`registered_domain = "example.com"`).
+        case fixed(String)
+        /// The zone is itself a public suffix (`public_suffix = true`), as libp2p.direct is: each
+        /// name's label just below the zone makes a registered domain of its own.
+        case zoneIsPublicSuffix
     }
 
     public enum ConcurrencyMode: String, Sendable, CaseIterable {

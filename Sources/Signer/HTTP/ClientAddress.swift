@@ -20,6 +20,12 @@ struct ClientAddress: Sendable, Hashable, CustomStringConvertible {
 
     var description: String { ip }
 
+    /// What the rate limiter counts by: an IPv4 address, or an IPv6 /64. One host gets a whole
+    /// /64 from most providers, so counting /128s would let it rotate through 2^64 addresses.
+    var rateLimitKey: String {
+        ipv6Prefix(bits: 64) ?? ip
+    }
+
     /// The address with its host part dropped, for logs: an IPv4 /24 or an IPv6 /48. Enough to
     /// tell networks apart, not enough to point at one install.
     var anonymised: String {
@@ -27,11 +33,14 @@ struct ClientAddress: Sendable, Hashable, CustomStringConvertible {
             let bytes = withUnsafeBytes(of: address.address.sin_addr.s_addr) { Array($0) }
             return "\(bytes[0]).\(bytes[1]).\(bytes[2]).0/24"
         }
-        if let v6 = try? SocketAddress(ipAddress: ip, port: 0), case .v6(let address) = v6 {
-            let bytes = withUnsafeBytes(of: address.address.sin6_addr) { Array($0) }
-            let groups = stride(from: 0, to: 6, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
-            return groups.joined(separator: ":") + "::/48"
-        }
-        return "unknown"
+        return ipv6Prefix(bits: 48) ?? "unknown"
+    }
+
+    /// The first `bits` (a multiple of 16) of an IPv6 address, as `2001:db8:1::/48`; nil for IPv4.
+    private func ipv6Prefix(bits: Int) -> String? {
+        guard let v6 = try? SocketAddress(ipAddress: ip, port: 0), case .v6(let address) = v6 else { return nil }
+        let bytes = withUnsafeBytes(of: address.address.sin6_addr) { Array($0) }
+        let groups = stride(from: 0, to: bits / 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/\(bits)"
     }
 }

@@ -24,6 +24,7 @@ struct SignerRoutes: Sendable {
     // Both are RFC 9110 tokens written here, which HTTPField.Name accepts: never nil.
     static let labelField = HTTPField.Name(SignerAPI.labelHeader)!
     static let forwardedForField = HTTPField.Name("X-Forwarded-For")!
+    static let replacesField = HTTPField.Name(SignerAPI.replacesHeader)!
 
     func register(on router: Router<SignerRequestContext>) {
         router.post(RouterPath(SignerAPI.signPath)) { request, context in try await sign(request, context: context) }
@@ -60,7 +61,7 @@ struct SignerRoutes: Sendable {
             ])
         }
         do {
-            if let wait = rateLimiter.admit(client.ip) {
+            if let wait = rateLimiter.admit(client.rateLimitKey) {
                 throw Problem(.rateLimited, detail: "more than \(http.rateLimit.burst) requests in a burst or \(http.rateLimit.perMinute) a minute from this address; retry in \(wait) s", retryAfterSeconds: wait)
             }
             do {
@@ -75,7 +76,8 @@ struct SignerRoutes: Sendable {
                 throw Problem(.bodyTooLarge, detail: "the body is over \(http.bodyLimitBytes) bytes; a CSR is 1-2 KiB")
             }
             let signingRequest = try parseCSR(Array(buffer: body))
-            let issued = try await issuer.sign(signingRequest, logger: context.logger)
+            let replacing = try replacedCertificate(request.headers[values: Self.replacesField])
+            let issued = try await issuer.sign(signingRequest, replacing: replacing, logger: context.logger)
             zone = issued.zone
             names = issued.names
             return Response(
@@ -107,12 +109,23 @@ struct SignerRoutes: Sendable {
         }
     }
 
+    /// The certificate a renewal replaces: one header, base64url DER, bounded.
+    private func replacedCertificate(_ values: [String]) throws(Problem) -> Certificate? {
+        guard let value = values.first else { return nil }
+        guard values.count == 1, value.utf8.count <= SignerAPI.replacesHeaderLimit,
+              let der = Base64URL.decode(value), let certificate = try? Certificate(derEncoded: der)
+        else {
+            throw Problem(.badRequest, detail: "\(SignerAPI.replacesHeader) must be one base64url DER certificate of at most \(SignerAPI.replacesHeaderLimit) characters")
+        }
+        return certificate
+    }
+
     // MARK: GET /v1/renewal-info
 
     /// `?certificate=<base64url DER of the leaf>`: the advisor's window for it.
     func renewalInfo(_ request: Request, context: SignerRequestContext) async throws -> Response {
         let client = clientAddress(request, context: context)
-        if let wait = rateLimiter.admit(client.ip) {
+        if let wait = rateLimiter.admit(client.rateLimitKey) {
             throw Problem(.rateLimited, detail: "too many requests from this address; retry in \(wait) s", retryAfterSeconds: wait)
         }
         guard let encoded = request.uri.queryParameters.get("certificate"),

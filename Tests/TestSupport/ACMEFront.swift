@@ -1,0 +1,141 @@
+import ACME
+import CertificateSupport
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ReloadableTLS
+import ServiceLifecycle
+
+/// An HTTPS front for pebble, on loopback, for what pebble 2.4 cannot show: it records every
+/// request the client sent (so a test can read the JWS payloads, `replaces` among them),
+/// advertises ARI in the directory when asked (pebble 2.4 has none, and RFC 9773 lets a client
+/// send `replaces` only to a CA that does), and answers newOrder with a scripted CA problem
+/// (`rateLimited` with a Retry-After, say) instead of forwarding it. Everything else goes to
+/// pebble, with pebble's URLs rewritten to the front's in headers and bodies.
+public final class ACMEFront: @unchecked Sendable {
+    public struct Recorded: Sendable {
+        public let method: String
+        public let path: String
+        public let body: [UInt8]
+
+        /// The JWS payload, decoded: what the client asked for.
+        public var payload: [String: Any]? {
+            guard let jws = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                  let encoded = jws["payload"] as? String, let bytes = Base64URL.decode(encoded)
+            else { return nil }
+            return try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+        }
+    }
+
+    /// A problem to answer newOrder with, `count` times.
+    public struct Fault: Sendable {
+        public var status: Int
+        public var type: String
+        public var retryAfterSeconds: Int?
+        public var count: Int
+        public init(status: Int = 429, type: String = "urn:ietf:params:acme:error:rateLimited", retryAfterSeconds: Int? = 30, count: Int = 1) {
+            self.status = status
+            self.type = type
+            self.retryAfterSeconds = retryAfterSeconds
+            self.count = count
+        }
+    }
+
+    public let tlsRootPEM: String
+    public private(set) var port = 0
+    public var directoryURL: URL { URL(string: "https://127.0.0.1:\(port)/dir")! }
+    private let lock = NSLock()
+    private var requests: [Recorded] = []
+    private var fault: Fault?
+    private var task: Task<Void, Error>?
+
+    /// Starts the front before `pebble`. With `advertisesARI`, the directory gains a
+    /// `renewalInfo` URL (answered 404: the signer then computes windows itself).
+    public init(pebble: Pebble, advertisesARI: Bool) async throws {
+        let identity = try TestCertificates.localhostServerIdentity()
+        tlsRootPEM = identity.caPEM
+        let identities = TLSIdentityStore(try TLSIdentity(certificateChainPEM: identity.certificatePEM, privateKeyPEM: identity.keyPEM))
+        let transport = try pebble.makeTransport()
+        let pebbleBase = "https://127.0.0.1:\(pebble.directoryURL.port ?? 0)"
+        let router = Router()
+        router.on("**", method: .get) { [self] request, _ in try await relay(request, transport: transport, pebbleBase: pebbleBase, advertisesARI: advertisesARI) }
+        router.on("**", method: .head) { [self] request, _ in try await relay(request, transport: transport, pebbleBase: pebbleBase, advertisesARI: advertisesARI) }
+        router.on("**", method: .post) { [self] request, _ in try await relay(request, transport: transport, pebbleBase: pebbleBase, advertisesARI: advertisesARI) }
+        let (bound, boundContinuation) = AsyncStream.makeStream(of: Int.self)
+        let application = Application(
+            router: router, server: .reloadableTLS(identities: identities),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "acme-front"),
+            onServerRunning: { channel in boundContinuation.yield(channel.localAddress?.port ?? 0) },
+            logger: Logger(label: "acme-front") { _ in SwiftLogNoOpLogHandler() })
+        task = Task {
+            try? await application.runService()
+            try await transport.shutdown()
+        }
+        for await value in bound {
+            port = value
+            break
+        }
+    }
+
+    /// Every request so far, in order.
+    public var recorded: [Recorded] { lock.withLock { requests } }
+
+    /// The newOrder payloads so far.
+    public var newOrders: [[String: Any]] {
+        recorded.filter { $0.method == "POST" && $0.path.hasPrefix("/order-plz") }.compactMap(\.payload)
+    }
+
+    /// Answers the next newOrder requests with `fault` instead of forwarding them.
+    public func failNewOrders(_ fault: Fault) {
+        lock.withLock { self.fault = fault }
+    }
+
+    public func stop() {
+        task?.cancel()
+        task = nil
+    }
+
+    deinit { stop() }
+
+    private func relay(_ request: Request, transport: AsyncHTTPClientTransport, pebbleBase: String, advertisesARI: Bool) async throws -> Response {
+        let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
+        let path = request.uri.path
+        lock.withLock { requests.append(Recorded(method: request.method.rawValue, path: path, body: body)) }
+        if request.method == .post, path.hasPrefix("/order-plz"), let fault = takeFault() {
+            var headers: HTTPFields = [.contentType: "application/problem+json"]
+            if let seconds = fault.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
+            let problem = #"{"type":"\#(fault.type)","detail":"scripted by the test's ACME front","status":\#(fault.status)}"#
+            return Response(status: .init(code: fault.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: problem)))
+        }
+        let url = URL(string: pebbleBase + request.uri.description)!
+        var forwarded = ACMEHTTPRequest(method: request.method == .post ? .post : request.method == .head ? .head : .get, url: url)
+        if let type = request.headers[.contentType] { forwarded.headers.append(("Content-Type", type)) }
+        // Pebble checks a JWS's `url` against the Host it was asked on, and builds its own URLs
+        // from it: the front's.
+        forwarded.headers.append(("Host", "127.0.0.1:\(port)"))
+        if request.method == .post { forwarded.body = body }
+        let answer = try await transport.execute(forwarded, timeout: .seconds(30))
+        let front = "https://127.0.0.1:\(port)"
+        var text = String(decoding: answer.body, as: UTF8.self).replacingOccurrences(of: pebbleBase, with: front)
+        if path == "/dir", advertisesARI, let brace = text.lastIndex(of: "}") {
+            text.insert(contentsOf: #","renewalInfo":"\#(front)/renewal-info""#, at: brace)
+        }
+        var headers = HTTPFields()
+        for (name, value) in answer.headers {
+            guard let field = HTTPField.Name(name), field != .contentLength, field != .transferEncoding, field != .connection else { continue }
+            headers.append(HTTPField(name: field, value: value.replacingOccurrences(of: pebbleBase, with: front)))
+        }
+        return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    private func takeFault() -> Fault? {
+        lock.withLock {
+            guard var current = fault, current.count > 0 else { return nil }
+            current.count -= 1
+            fault = current.count > 0 ? current : nil
+            return current
+        }
+    }
+}
