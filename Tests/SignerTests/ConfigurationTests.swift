@@ -22,6 +22,22 @@ struct ConfigurationTests {
         #expect(configuration.http.bodyLimitBytes == 16_384)
     }
 
+    /// Budgets default to Let's Encrypt's numbers, and a zone's registered domain to the list.
+    @Test func budgetsAndRegisteredDomains() throws {
+        let defaults = try SignerConfiguration(toml: Self.minimal)
+        #expect(defaults.acme.budgets == SignerConfiguration.Budgets())
+        #expect(defaults.acme.budgets.certificatesPerNameSet == 5 && defaults.acme.budgets.certificatesPerRegisteredDomain == 50 && defaults.acme.budgets.orders == 300)
+        #expect(defaults.zones[0].registeredDomain == .publicSuffixList)
+        let set = try SignerConfiguration(toml: Self.minimal
+            .replacingOccurrences(of: #"directory_url = "https://ca.example/dir""#, with: "directory_url = \"https://ca.example/dir\"\nbudget_certificates_per_domain = 7")
+            .replacingOccurrences(of: #"names = ["go.eval.example.com"]"#, with: "names = [\"go.eval.example.com\"]\nregistered_domain = \"Example.com.\""))
+        #expect(set.acme.budgets.certificatesPerRegisteredDomain == 7)
+        #expect(set.zones[0].registeredDomain == .fixed("example.com"))
+        let suffix = try SignerConfiguration(toml: Self.minimal.replacingOccurrences(of: #"names = ["go.eval.example.com"]"#, with: "names = [\"go.eval.example.com\"]\npublic_suffix = true"))
+        let domains = try RegisteredDomains(zones: suffix.zones)
+        #expect(domains.domain(of: "abc.go.eval.example.com", in: suffix.zones[0]) == "go.eval.example.com")
+    }
+
     @Test func defaultsFillWhatIsLeftOut() throws {
         let configuration = try SignerConfiguration(toml: Self.minimal)
         let zone = try #require(configuration.zones.first)
@@ -45,6 +61,9 @@ struct ConfigurationTests {
         (#"names = ["go.eval.example.com"]"#, "names = [\"go.eval.example.com\"]\ncaa = ['issue x']", 9, "caa entry"),
         (#"directory_url = "https://ca.example/dir""#, "directory_url = \"https://ca.example/dir\"\neab_key_id = \"k\"", 3, "go together"),
         ("[acme]", "[acme\n", 1, "not valid TOML"),
+        (#"directory_url = "https://ca.example/dir""#, "directory_url = \"https://ca.example/dir\"\nbudget_orders = -1", 3, "must be 0-1000000"),
+        (#"names = ["go.eval.example.com"]"#, "names = [\"go.eval.example.com\"]\nregistered_domain = \"example.org\"", 9, "must be the zone or a domain above it"),
+        (#"names = ["go.eval.example.com"]"#, "names = [\"go.eval.example.com\"]\nregistered_domain = \"example.com\"\npublic_suffix = true", 10, "contradict each other"),
     ])
     func errorsNameTheLine(original: String, replacement: String, line: Int, message: String) throws {
         let text = Self.minimal.replacingOccurrences(of: original, with: replacement)
