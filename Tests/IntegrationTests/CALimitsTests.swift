@@ -29,7 +29,7 @@ struct CALimitsTests {
     @Test func aBurstOfFreshKeysStopsAtTheDomainBudget() async throws {
         var options = SignerHarness.Options()
         options.zones = [SignerHarness.Zone(naming: "per-install")]
-        options.extraACME = "budget_certificates_per_domain = 3"
+        options.budgets.domain = 3
         let harness = try await SignerHarness(options)
         defer { harness.stop() }
         var statuses: [Int: Int] = [:]
@@ -54,7 +54,7 @@ struct CALimitsTests {
     /// --budgets` shows it spent. The registered domain comes from Debian's public suffix list.
     @Test func countersSurviveSIGKILLAndRestart() async throws {
         var options = SignerHarness.Options()
-        options.extraACME = "budget_certificates_per_name_set = 2"
+        options.budgets.nameSet = 2
         let harness = try await SignerHarness(options)
         defer { harness.stop() }
         for _ in 0..<2 { #expect(try await Self.sign(harness, try Self.csr(harness)).status == 200) }
@@ -68,7 +68,7 @@ struct CALimitsTests {
         let report = try await runCommand(try builtExecutable("csrproxy-signer"), ["check-config", "--budgets", "-c", harness.configurationPath])
         #expect(report.status == 0, "\(report.standardError)")
         #expect(report.standardOutput.contains("new certificates for \(Self.name): 2/2 in 7 days, spent: next free at"), "\(report.standardOutput)")
-        #expect(report.standardOutput.contains("new certificates under example.com: 2/50 in 7 days"), "\(report.standardOutput)")
+        #expect(report.standardOutput.contains("new certificates under example.com: 2/1000000 in 7 days"), "\(report.standardOutput)")
     }
 
     /// An agent's renewal names the certificate it replaces; with a CA that has ARI the order
@@ -77,7 +77,7 @@ struct CALimitsTests {
     @Test func anAgentRenewalSendsReplacesAndIsExempt() async throws {
         var options = SignerHarness.Options()
         options.front = true
-        options.extraACME = "budget_certificates_per_name_set = 1"
+        options.budgets.nameSet = 1
         let harness = try await SignerHarness(options)
         defer { harness.stop() }
         let (agent, _) = try await AgentRunner.issued(by: harness)

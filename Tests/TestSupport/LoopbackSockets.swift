@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// A plain UDP socket connected to 127.0.0.1:port, for sending packets no library would build.
 public final class LoopbackUDPSocket {
@@ -119,22 +120,27 @@ public final class LoopbackTCPConnection {
     deinit { close(descriptor) }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a server another process binds
+/// later. Drawn from below the kernel's ephemeral range (32768 and up here), so no outgoing
+/// connection takes it as its source port in the meantime, and never handed out twice in one
+/// test process: a port the kernel picked with bind(0) could be both.
 public func freeTCPPort() throws -> Int {
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
-    defer { close(descriptor) }
-    var address = sockaddr_in.loopback(port: 0)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    for _ in 0..<200 {
+        let port = Int.random(in: 20_000..<32_000)
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
+        defer { close(descriptor) }
+        var address = sockaddr_in.loopback(port: port)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if bound == 0 { return port }
     }
-    guard bound == 0 else { throw TestFailure("bind() failed: \(errno)") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    throw TestFailure("found no free TCP port in 20000-31999")
 }
+
+private let handedOutPorts = Mutex<Set<Int>>([])
 
 /// A port on 127.0.0.1 free for both UDP and TCP a moment ago, for a DNS server that another
 /// process (pebble) must be told about before it starts.

@@ -40,8 +40,11 @@ public final class SignerHarness: @unchecked Sendable {
         public var bodyLimitBytes = 16384
         public var extraHTTP = ""
         public var extraDNS = ""
-        /// Lines added to `[acme]` (budgets, say).
+        /// Lines added to `[acme]`.
         public var extraACME = ""
+        /// The signer's budgets (new certificates per name set and per registered domain, orders):
+        /// unlimited by default, since pebble has no limits and most tests are about something else.
+        public var budgets = (nameSet: 1_000_000, domain: 1_000_000, orders: 1_000_000)
         /// Put an `ACMEFront` between the signer and pebble; `true` makes it advertise ARI.
         public var front: Bool?
         public init() {}
@@ -68,6 +71,9 @@ public final class SignerHarness: @unchecked Sendable {
             account_key_path = "\(workDirectory.path)/state/account-key.pem"
             trust_roots = ["\(rootPath)"]
             trust_only_listed_roots = true
+            budget_certificates_per_name_set = \(options.budgets.nameSet)
+            budget_certificates_per_domain = \(options.budgets.domain)
+            budget_orders = \(options.budgets.orders)
             \(options.extraACME)
 
             [dns]
