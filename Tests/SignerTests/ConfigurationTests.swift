@@ -97,7 +97,39 @@ struct ConfigurationTests {
         chmod(path, 0o644)
         #expect(try SignerConfiguration(contentsOfFile: path).warnings(configurationPath: path).first?.contains("eab_mac_key_file") == true)
         chmod(path, 0o600)
-        #expect(try SignerConfiguration(contentsOfFile: path).warnings(configurationPath: path).isEmpty)
+        #expect(try SignerConfiguration(contentsOfFile: path).warnings(configurationPath: path).allSatisfy { !$0.contains("eab_mac_key") })
+    }
+
+    /// `[[acme]]` lists CAs in the order requests try them; each needs its own name and key.
+    /// CAA is generated only when every CA has a caa_identity, and check-config says so.
+    @Test func severalCAsAreListedInOrder() throws {
+        let zones = Self.minimal[Self.minimal.range(of: "[[zones]]")!.lowerBound...]
+        let two = """
+            [[acme]]
+            name = "le"
+            caa_identity = "letsencrypt.org"
+            directory_url = "https://acme-v02.api.letsencrypt.org/directory"
+
+            [[acme]]
+            name = "zerossl"
+            directory_url = "https://acme.zerossl.com/v2/DV90"
+            budget_certificates_per_domain = 20
+
+            \(zones)
+            """
+        let configuration = try SignerConfiguration(toml: two)
+        #expect(configuration.cas.map(\.name) == ["le", "zerossl"])
+        #expect(configuration.acme.name == "le")
+        #expect(configuration.cas[1].accountKeyPath == "/var/lib/csrproxy-signer/acme-account-key-1.pem")
+        #expect(configuration.cas[1].budgets.certificatesPerRegisteredDomain == 20 && configuration.cas[0].budgets.certificatesPerRegisteredDomain == 50)
+        #expect(configuration.warnings(configurationPath: "/nonexistent").contains { $0.contains("zerossl has no caa_identity") })
+        let single = try SignerConfiguration(toml: Self.minimal)
+        #expect(single.cas.count == 1 && single.acme.name == "ca.example")
+
+        let sameName = two.replacingOccurrences(of: #"name = "zerossl""#, with: #"name = "le""#)
+        #expect { try SignerConfiguration(toml: sameName) } throws: { ($0 as? SignerError)?.configurationLine == 7 && "\($0)".contains("two CAs are called le") }
+        let sameKey = two.replacingOccurrences(of: #"name = "zerossl""#, with: "name = \"zerossl\"\naccount_key_path = \"/var/lib/csrproxy-signer/acme-account-key.pem\"")
+        #expect { try SignerConfiguration(toml: sameKey) } throws: { "\($0)".contains("share the account key") }
     }
 
     @Test func aSubjectBelongsToOneZone() {

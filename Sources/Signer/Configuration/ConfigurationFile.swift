@@ -1,13 +1,32 @@
 /// The TOML file's shape, key for key. Decoded strictly, so a misspelt key is an error rather
 /// than a silently ignored setting; turned into `SignerConfiguration` by `SignerConfiguration(toml:)`.
 struct ConfigurationFile: Decodable {
-    var acme: ACME
+    var acme: ACMETables
     var dns: DNS?
     var http: HTTP?
     var issuance: Issuance?
     var zones: [Zone]
 
+    /// `[acme]` for one CA, or `[[acme]]` for several, tried in order.
+    struct ACMETables: Decodable {
+        var entries: [ACME]
+        var isList: Bool
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            do {
+                entries = try container.decode([ACME].self)
+                isList = true
+            } catch DecodingError.typeMismatch {
+                entries = [try container.decode(ACME.self)]
+                isList = false
+            }
+        }
+    }
+
     struct ACME: Decodable {
+        var name: String?
+        var caa_identity: String?
         var directory_url: String
         var contact: [String]?
         var account_key_path: String?

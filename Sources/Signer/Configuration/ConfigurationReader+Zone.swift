@@ -83,6 +83,7 @@ extension ConfigurationReader {
             concurrency: try choice(zone.concurrency ?? "set", SignerConfiguration.ConcurrencyMode.self) { fail($0, key: "concurrency") },
             maximumValuesPerName: maximum, requireSubjectAlternativeName: zone.require_san ?? true)
         settings.registeredDomain = try registeredDomainRule(zone, origin: origin, fail: fail)
+        settings.generatesCAA = zone.caa == nil
         return settings
     }
 

@@ -10,7 +10,7 @@ struct ConfigurationReader {
     let locate: ConfigurationLineLocator
 
     mutating func read(_ file: ConfigurationFile) throws -> SignerConfiguration {
-        let acme = try readACME(file.acme)
+        let cas = try readCAs(file.acme)
         let dns = try readDNS(file.dns)
         let http = try readHTTP(file.http)
         let deadline = file.issuance?.deadline_seconds ?? 60
@@ -36,10 +36,39 @@ struct ConfigurationReader {
                 throw fail("zone \(zone.dns.origin) is listed twice (zones[\(earlier)] and zones[\(index)])", table: "zones", index: index, key: "zone")
             }
         }
-        return SignerConfiguration(acme: acme, dns: dns, http: http, issuance: .init(deadline: .seconds(deadline)), zones: zones)
+        return SignerConfiguration(cas: cas, dns: dns, http: http, issuance: .init(deadline: .seconds(deadline)), zones: zones)
     }
 
-    private func readACME(_ acme: ConfigurationFile.ACME) throws -> SignerConfiguration.ACMESettings {
+    /// One or more CAs: names and account keys must differ, or budgets and identities would mix.
+    private func readCAs(_ tables: ConfigurationFile.ACMETables) throws -> [SignerConfiguration.ACMESettings] {
+        guard !tables.entries.isEmpty else { throw fail("[[acme]] is empty: list at least one CA", table: nil, key: nil) }
+        var cas: [SignerConfiguration.ACMESettings] = []
+        for (index, entry) in tables.entries.enumerated() {
+            let position = tables.isList ? index : nil
+            var settings = try readACME(entry, index: position)
+            settings.name = entry.name ?? settings.directoryURL.host ?? "ca\(index)"
+            if entry.account_key_path == nil, index > 0 {
+                settings.accountKeyPath = "/var/lib/csrproxy-signer/acme-account-key-\(index).pem"
+            }
+            if cas.contains(where: { $0.name == settings.name }) {
+                throw fail("two CAs are called \(settings.name); give each a name of its own", table: "acme", index: position, key: "name")
+            }
+            if cas.contains(where: { $0.accountKeyPath == settings.accountKeyPath }) {
+                throw fail("two CAs share the account key \(settings.accountKeyPath); give each its own account_key_path", table: "acme", index: position, key: "account_key_path")
+            }
+            if let identity = entry.caa_identity, identity.isEmpty || identity.contains(" ") || identity.contains(";") {
+                throw fail("acme.caa_identity \"\(identity)\" must be the CA's issuer domain name, such as letsencrypt.org", table: "acme", index: position, key: "caa_identity")
+            }
+            settings.caaIdentity = entry.caa_identity
+            cas.append(settings)
+        }
+        return cas
+    }
+
+    private func readACME(_ acme: ConfigurationFile.ACME, index: Int?) throws -> SignerConfiguration.ACMESettings {
+        func fail(_ message: String, table: String?, key: String?) -> SignerError {
+            self.fail(message, table: table, index: index, key: key)
+        }
         guard let url = URL(string: acme.directory_url), url.scheme == "https", url.host != nil else {
             throw fail("acme.directory_url \"\(acme.directory_url)\" must be an https:// URL", table: "acme", key: "directory_url")
         }

@@ -100,7 +100,14 @@ extension SignerConfiguration.DNSSettings {
 extension SignerConfiguration {
     /// What is allowed but unwise, for `check-config` to say.
     public func warnings(configurationPath path: String) -> [String] {
-        guard acme.secretInConfiguration, let mode = SecureFile.permissions(of: path), mode & 0o044 != 0 else { return [] }
-        return ["acme.eab_mac_key is a secret in a file others can read (mode \(String(mode, radix: 8))); move it to eab_mac_key_file (mode 600), or run chmod 600 \(path)"]
+        var warnings: [String] = []
+        if cas.contains(where: \.secretInConfiguration), let mode = SecureFile.permissions(of: path), mode & 0o044 != 0 {
+            warnings.append("acme.eab_mac_key is a secret in a file others can read (mode \(String(mode, radix: 8))); move it to eab_mac_key_file (mode 600), or run chmod 600 \(path)")
+        }
+        let unnamed = cas.filter { $0.caaIdentity == nil }.map(\.name)
+        if !unnamed.isEmpty, zones.contains(where: \.generatesCAA) {
+            warnings.append("no CAA is served for zones without caa, because \(unnamed.joined(separator: ", ")) has no caa_identity; set it (letsencrypt.org for Let's Encrypt) so that only this signer's accounts can issue for the zones")
+        }
+        return warnings
     }
 }

@@ -6,13 +6,21 @@ import SignerProtocol
 /// Everything the signer runs on, read from one TOML file (see `SignerConfiguration(toml:)`)
 /// and passed down; nothing is read from globals.
 public struct SignerConfiguration: Sendable {
-    public var acme: ACMESettings
+    /// The CAs, in the order requests try them; at least one.
+    public var cas: [ACMESettings]
     public var dns: DNSSettings
     public var http: HTTPSettings
     public var issuance: IssuanceSettings
     public var zones: [ZoneSettings]
 
+    /// The first CA: the one the API's own certificate comes from, and the state directory's.
+    public var acme: ACMESettings { cas[0] }
+
     public struct ACMESettings: Sendable {
+        /// What logs and metrics call this CA (`name`, or the directory's host).
+        public var name = ""
+        /// The CA's issuer domain name for CAA (`caa_identity`, e.g. `letsencrypt.org`).
+        public var caaIdentity: String?
         public var directoryURL: URL
         public var contact: [String]
         /// Created 0600 (in a 0700 directory) on first start, reused after.
@@ -96,6 +104,8 @@ public struct SignerConfiguration: Sendable {
         public var requireSubjectAlternativeName: Bool
         /// What the CA counts this zone's names under for its per-domain limit.
         public var registeredDomain: RegisteredDomainRule = .publicSuffixList
+        /// No `caa` was set: the signer serves CAA for its own CAs, pinned to its accounts.
+        public var generatesCAA = false
 
         /// The zone's name as people write it, without the root's dot: for logs and metrics.
         public var name: String {
