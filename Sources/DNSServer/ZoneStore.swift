@@ -14,7 +14,7 @@ public final class ZoneStore: Sendable {
     public static let maximumValueLength = 1024
 
     private struct ZoneState {
-        let configured: Zone.ConfiguredRecords
+        var configured: Zone.ConfiguredRecords
         /// name -> value -> how many adds are outstanding; insertion order kept for stable answers.
         var txt: [DNSName: [(value: String, count: Int)]] = [:]
         var serial: UInt32
@@ -63,6 +63,23 @@ public final class ZoneStore: Sendable {
             }
             state.zones[origin]?.txt[name] = values
             Self.republish(origin, in: &state)
+        }
+    }
+
+    /// Serves `records` as the zone's CAA set from now on (the signer pins its CA accounts once
+    /// it knows their URLs). Returns false when no zone has that origin.
+    @discardableResult
+    public func replaceCAA(_ records: [CAARecord], in origin: DNSName) -> Bool {
+        state.withLock { state in
+            let key = origin.lowercased
+            guard var zone = state.zones[key] else { return false }
+            var configuration = zone.configured.configuration
+            guard configuration.caa != records else { return true }
+            configuration.caa = records
+            zone.configured = Zone.ConfiguredRecords(configuration)
+            state.zones[key] = zone
+            Self.republish(key, in: &state)
+            return true
         }
     }
 

@@ -27,10 +27,12 @@ public func buildSigner(
 ) throws -> some ApplicationProtocol {
     // Everything that can fail on bad input comes first, before any client needs shutting down.
     let local = try LocalResources(configuration: configuration, logger: logger)
-    let transport = try AsyncHTTPClientTransport(configuration: .init(
-        additionalTrustRootsPEM: local.trustRoots, trustOnlyAdditionalRoots: configuration.acme.trustOnlyListedRoots))
+    // One client per CA: each trusts its own roots.
+    let transports = try zip(configuration.cas, local.trustRoots).map { ca, roots in
+        try AsyncHTTPClientTransport(configuration: .init(additionalTrustRootsPEM: roots, trustOnlyAdditionalRoots: ca.trustOnlyListedRoots))
+    }
     return buildApplication(
-        configuration: configuration, local: local, caClient: transport, services: [TransportShutdown(transport: transport)],
+        configuration: configuration, local: local, caClients: transports, services: transports.map { TransportShutdown(transport: $0) },
         logger: logger, onListening: onListening)
 }
 
@@ -40,21 +42,24 @@ public func buildSigner(
 /// configuration is found.
 struct LocalResources {
     let store: ZoneStore
-    let accountKey: ACMEAccountKey
+    /// One per CA, in `configuration.cas` order, as are `trustRoots`.
+    let accountKeys: [ACMEAccountKey]
     let ledger: IssuanceLedger
     let domains: RegisteredDomains
-    let trustRoots: [String]
+    let trustRoots: [[String]]
     let probe: ServedValueProbe
     let identities: TLSIdentityStore?
 
     init(configuration: SignerConfiguration, logger: Logger) throws {
         store = try ZoneStore(zones: configuration.zones.map(\.dns))
-        accountKey = try AccountManager.loadOrCreateKey(at: configuration.acme.accountKeyPath, logger: logger)
+        accountKeys = try configuration.cas.map { try AccountManager.loadOrCreateKey(at: $0.accountKeyPath, logger: logger) }
         ledger = try IssuanceLedger(path: IssuanceLedger.path(besideAccountKey: configuration.acme.accountKeyPath))
         domains = try RegisteredDomains(zones: configuration.zones)
-        trustRoots = try configuration.acme.trustRootPaths.map { path in
-            do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
-                throw SignerError(.configuration, "cannot read acme.trust_roots file \(path): \(error.localizedDescription)")
+        trustRoots = try configuration.cas.map { ca in
+            try ca.trustRootPaths.map { path in
+                do { return try String(contentsOfFile: path, encoding: .utf8) } catch {
+                    throw SignerError(.configuration, "cannot read acme.trust_roots file \(path): \(error.localizedDescription)")
+                }
             }
         }
         probe = try ServedValueProbe(listener: configuration.dns.listen[0], eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
@@ -69,13 +74,14 @@ struct LocalResources {
     }
 }
 
-/// The signer as an application, talking to the CA through `caClient`; `services` run beside
-/// the signer's own (the owner of `caClient` shuts it down there). Tests build it with a CA
-/// client of their choosing and drive the router in-process.
+/// The signer as an application, talking to each CA through its client in `caClients` (in
+/// `configuration.cas` order); `services` run beside the signer's own (the owner of the
+/// clients shuts them down there). Tests build it with clients of their choosing and drive
+/// the router in-process.
 func buildApplication(
     configuration: SignerConfiguration,
     local: LocalResources,
-    caClient: any ACMEHTTPClient,
+    caClients: [any ACMEHTTPClient],
     services extraServices: [any Service] = [],
     logger: Logger,
     onListening: @escaping @Sendable (SignerAddresses) async -> Void = { _ in }
@@ -103,25 +109,39 @@ func buildApplication(
     let cleared = store.removeAll()
     if cleared > 0 { logger.notice("withdrew challenge values left by an earlier run", metadata: ["dns.txt.count": "\(cleared)"]) }
 
-    let account = AccountManager(settings: configuration.acme, key: local.accountKey, httpClient: caClient, logger: logger)
+    let authorities = configuration.cas.indices.map { index in
+        let ca = configuration.cas[index]
+        return CertificateAuthority(
+            name: ca.name,
+            account: AccountManager(settings: ca, key: local.accountKeys[index], httpClient: caClients[index], logger: logger),
+            budget: CertificateBudget(ca: ca.name, isFirstCA: index == 0, limits: ca.budgets, ledger: local.ledger),
+            profile: ca.profile)
+    }
+    let account = authorities[0].account
     let owned = OwnedChallengeValues()
     let publisher = ChallengePublisher(store: store, probe: local.probe, owned: owned, logger: logger)
     let issuer = Issuer(
         table: ZoneTable(zones: configuration.zones), gate: InProcessIssuanceGate(), publisher: publisher,
-        account: account, budget: CertificateBudget(limits: configuration.acme.budgets, ledger: local.ledger),
-        domains: local.domains, pauses: CAPauses(), deadline: configuration.issuance.deadline,
-        profile: configuration.acme.profile, metrics: metrics, logger: logger)
+        authorities: authorities, ledger: local.ledger, domains: local.domains, pauses: CAPauses(),
+        deadline: configuration.issuance.deadline, metrics: metrics, logger: logger)
     let routes = SignerRoutes(
-        issuer: issuer, renewalAdvisor: RenewalAdvisor(account: account, caTimeout: .seconds(10)), account: account,
+        issuer: issuer, renewalAdvisor: RenewalAdvisor(authorities: authorities, ledger: local.ledger, caTimeout: .seconds(10)),
+        authorities: authorities,
         readiness: readiness, metrics: metrics, rateLimiter: RateLimiter(configuration.http.rateLimit), http: configuration.http)
 
     var services: [any Service] = [
-        dnsServer, AccountRegistrationService(account: account, logger: logger),
+        dnsServer,
         SystemdLifecycleService(ready: ready),
         ChallengeSweep(
             store: store, owned: owned, maximumAge: configuration.issuance.deadline + .seconds(60), interval: .seconds(30),
             metrics: metrics, logger: logger),
-    ] + extraServices
+    ] + authorities.map { AccountRegistrationService(account: $0.account, logger: logger) } + extraServices
+    let caaIdentities = configuration.cas.compactMap(\.caaIdentity)
+    if caaIdentities.count == authorities.count {
+        services.append(CAAPinning(
+            zones: configuration.zones, authorities: Array(zip(caaIdentities, authorities.map(\.account))),
+            store: store, logger: logger))
+    }
     if case .automatic(let name, let directory) = configuration.http.tls, let identities = local.identities {
         services.append(APICertificateService(
             name: name, directory: directory, identities: identities, account: account, publisher: publisher,

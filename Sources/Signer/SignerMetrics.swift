@@ -54,8 +54,15 @@ final class SignerMetrics: Sendable {
     }
 
     /// A failure reported by the CA, by ACME error type (`rateLimited`, `unauthorized`...).
-    func recordCAError(type: String) {
-        registry.makeCounter(descriptor: Self.caErrors, labels: [("type", type)]).increment()
+    /// `ca` is a configured CA's name; `type` is the CA's error name, so a hostile CA could
+    /// add series, but only as many as it sends distinct names.
+    func recordCAError(ca: String, type: String) {
+        registry.makeCounter(descriptor: Self.caErrors, labels: [("ca", ca), ("type", String(type.prefix(40)))]).increment()
+    }
+
+    /// One certificate a CA issued, by zone and CA, and whether it was an ARI renewal.
+    func recordCertificate(zone: String, ca: String, renewal: Bool) {
+        registry.makeCounter(descriptor: Self.certificates, labels: [("zone", zone), ("ca", ca), ("renewal", renewal ? "true" : "false")]).increment()
     }
 
     /// Challenge values the sweep withdrew (see `ChallengeSweep`): should stay 0.
@@ -73,6 +80,7 @@ final class SignerMetrics: Sendable {
 
     private static var issuances: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "issuances", unitName: "total", helpText: "Signing requests by zone, outcome and label") }
     private static var issuanceDuration: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "issuance_duration", unitName: "seconds", helpText: "Time from request to certificate") }
+    private static var certificates: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "certificates", unitName: "total", helpText: "Certificates issued, by zone, CA and whether they renewed one with ARI replaces") }
     private static var caErrors: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "ca_errors", unitName: "total", helpText: "Errors from the CA by type") }
     private static var ordersInFlight: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "orders_in_flight", unitName: "", helpText: "ACME orders in progress") }
     private static var sweptValues: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "challenge_values_swept", unitName: "total", helpText: "Challenge values withdrawn by the sweep because no live order owned them (a bug if not 0)") }

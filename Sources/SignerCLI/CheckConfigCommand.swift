@@ -29,7 +29,9 @@ struct CheckConfigCommand: ParsableCommand {
             let configuration = try SignerConfiguration(contentsOfFile: configurationFile.config)
             try configuration.checkReferencedFiles()
             var summary = "\(configurationFile.config): OK\n"
-            summary += "  ACME directory \(configuration.acme.directoryURL), account key \(configuration.acme.accountKeyPath)\n"
+            for ca in configuration.cas {
+                summary += "  CA \(ca.name): ACME directory \(ca.directoryURL), account key \(ca.accountKeyPath)\n"
+            }
             summary += "  DNS on \(configuration.dns.listen.map(\.description).joined(separator: ", ")); HTTP on \(configuration.http.listen) (TLS \(Self.describe(configuration.http.tls)))\n"
             for zone in configuration.zones {
                 summary += "  zone \(zone.name): subject \(zone.subject), names \(zone.names.joined(separator: ", ")), \(zone.naming.rawValue), \(zone.concurrency.rawValue)\n"

@@ -1,5 +1,5 @@
 import DNSCodec
-import DNSServer
+@testable import DNSServer
 import Testing
 import TestSupport
 
@@ -40,6 +40,29 @@ struct ZoneStoreTests {
             try await group.waitForAll()
         }
         #expect(store.txtValues(at: TestZone.challenge) == steady)
+    }
+
+    /// CAA can be replaced while serving (the signer pins its accounts once it knows them),
+    /// and the serial moves so secondaries see the change.
+    @Test func caaIsReplacedWhileServing() throws {
+        let store = try TestZone.store()
+        func served() -> [DNSRecordData] {
+            guard let zone = store.snapshot.zone(containing: TestZone.origin),
+                  case .records(let answers, _) = zone.lookup(TestZone.origin, type: .caa) else { return [] }
+            return answers.map(\.data)
+        }
+        func serial() -> UInt32? {
+            guard let zone = store.snapshot.zone(containing: TestZone.origin),
+                  case .records(let answers, _) = zone.lookup(TestZone.origin, type: .soa),
+                  case .soa(let soa) = answers.first?.data else { return nil }
+            return soa.serial
+        }
+        let before = serial()
+        let pinned = try CAARecord(tag: "issue", value: "ca.test; accounturi=https://ca.test/acct/1")
+        #expect(store.replaceCAA([pinned], in: TestZone.origin))
+        #expect(served() == [.caa(pinned)])
+        #expect(serial() != before)
+        #expect(!store.replaceCAA([pinned], in: "other.example.org"))
     }
 
     @Test func namesOutsideEveryZoneAreRejected() throws {

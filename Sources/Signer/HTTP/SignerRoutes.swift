@@ -15,7 +15,7 @@ import X509
 struct SignerRoutes: Sendable {
     let issuer: Issuer
     let renewalAdvisor: RenewalAdvisor
-    let account: AccountManager
+    let authorities: [CertificateAuthority]
     let readiness: Readiness
     let metrics: SignerMetrics
     let rateLimiter: RateLimiter
@@ -48,6 +48,7 @@ struct SignerRoutes: Sendable {
         var zone = "-"
         var outcome = "issued"
         var names: [String] = []
+        var ca = "-"
         defer {
             let elapsed = ContinuousClock.now - started
             metrics.recordIssuance(zone: zone, outcome: outcome, labels: labels, duration: elapsed)
@@ -55,6 +56,7 @@ struct SignerRoutes: Sendable {
                 "http.client": "\(client.anonymised)",
                 "signer.outcome": "\(outcome)",
                 "signer.zone": "\(zone)",
+                "signer.ca": "\(ca)",
                 "signer.names": "\(names.joined(separator: ","))",
                 "signer.labels": "\(labels.map(\.description).joined(separator: ","))",
                 "signer.duration_ms": "\(TimeAmount(elapsed).nanoseconds / 1_000_000)",
@@ -80,6 +82,7 @@ struct SignerRoutes: Sendable {
             let issued = try await issuer.sign(signingRequest, replacing: replacing, logger: context.logger)
             zone = issued.zone
             names = issued.names
+            ca = issued.ca
             return Response(
                 status: .ok, headers: [.contentType: SignerAPI.certificateChainMediaType],
                 body: .init(byteBuffer: ByteBuffer(string: issued.pemChain)))
@@ -143,7 +146,8 @@ struct SignerRoutes: Sendable {
     // MARK: Health
 
     private func ready() throws -> Response {
-        let missing = readiness.missing(accountRegistered: account.isRegistered)
+        // One registered CA is enough to issue; the others join as their CAs answer.
+        let missing = readiness.missing(accountRegistered: authorities.contains { $0.account.isRegistered })
         guard missing.isEmpty else {
             throw Problem(.notReady, detail: "waiting for: \(missing.joined(separator: ", "))", retryAfterSeconds: 5)
         }

@@ -8,6 +8,9 @@ import Synchronization
 /// through (in flight) and then from the ledger, so concurrent requests cannot all slip under
 /// the limit together. Renewals the CA exempts (ARI `replaces`) are not counted.
 final class CertificateBudget: Sendable {
+    /// The CA this budget is for; ledger entries without a CA count for the first one.
+    let ca: String
+    let isFirstCA: Bool
     let limits: SignerConfiguration.Budgets
     let ledger: IssuanceLedger
     private let inFlight = Mutex<[UInt64: Reservation]>([:])
@@ -18,9 +21,16 @@ final class CertificateBudget: Sendable {
         let registeredDomain: String
     }
 
-    init(limits: SignerConfiguration.Budgets, ledger: IssuanceLedger) {
+    init(ca: String, isFirstCA: Bool, limits: SignerConfiguration.Budgets, ledger: IssuanceLedger) {
+        self.ca = ca
+        self.isFirstCA = isFirstCA
         self.limits = limits
         self.ledger = ledger
+    }
+
+    /// Whether a ledger entry was spent at this budget's CA.
+    func counts(_ entry: IssuanceLedger.Entry) -> Bool {
+        entry.ca == ca || (entry.ca == nil && isFirstCA)
     }
 
     /// Lets one new certificate for `names` through, or throws `budget-exhausted` with the
@@ -32,13 +42,13 @@ final class CertificateBudget: Sendable {
             let certificateSince = now.addingTimeInterval(-SignerConfiguration.Budgets.certificateWindow)
             let checks: [(what: String, limit: Int, counted: [IssuanceLedger.Entry], pending: Int, window: TimeInterval)] = [
                 ("new certificates for \(names.joined(separator: ", ")) in 7 days", limits.certificatesPerNameSet,
-                 ledger.entries(.certificate, since: certificateSince) { !$0.renewal && $0.names == names },
+                 ledger.entries(.certificate, since: certificateSince) { counts($0) && !$0.renewal && $0.names == names },
                  pending.filter { $0.names == names }.count, SignerConfiguration.Budgets.certificateWindow),
                 ("new certificates under \(registeredDomain) in 7 days", limits.certificatesPerRegisteredDomain,
-                 ledger.entries(.certificate, since: certificateSince) { !$0.renewal && $0.registeredDomain == registeredDomain },
+                 ledger.entries(.certificate, since: certificateSince) { counts($0) && !$0.renewal && $0.registeredDomain == registeredDomain },
                  pending.filter { $0.registeredDomain == registeredDomain }.count, SignerConfiguration.Budgets.certificateWindow),
                 ("new orders in 3 hours", limits.orders,
-                 ledger.entries(.order, since: now.addingTimeInterval(-SignerConfiguration.Budgets.orderWindow)) { !$0.renewal },
+                 ledger.entries(.order, since: now.addingTimeInterval(-SignerConfiguration.Budgets.orderWindow)) { counts($0) && !$0.renewal },
                  pending.count, SignerConfiguration.Budgets.orderWindow),
             ]
             for check in checks where check.counted.count + check.pending >= check.limit {
@@ -47,7 +57,7 @@ final class CertificateBudget: Sendable {
                 let seconds = max(1, Int(freed.timeIntervalSince(now).rounded(.up)))
                 return .failure(Problem(
                     .budgetExhausted,
-                    detail: "the signer's budget of \(check.limit) \(check.what) is spent (\(check.counted.count) issued, \(check.pending) in progress); the next is possible in \(seconds) s",
+                    detail: "the signer's budget at \(ca) of \(check.limit) \(check.what) is spent (\(check.counted.count) issued, \(check.pending) in progress); the next is possible in \(seconds) s",
                     retryAfterSeconds: seconds))
             }
             let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue

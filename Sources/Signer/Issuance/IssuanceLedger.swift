@@ -17,6 +17,9 @@ final class IssuanceLedger: Sendable {
         var at: Date
         /// The zone the request was for.
         var zone: String
+        /// The CA it went to (`name` in `[[acme]]`); absent in entries written before there
+        /// were several, which were all the first CA's.
+        var ca: String?
         /// Sorted, lowercase: the "exact set of names" a CA counts.
         var names: [String]
         /// The registered domain the CA counts the names under.

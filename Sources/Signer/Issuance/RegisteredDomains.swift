@@ -27,21 +27,23 @@ struct RegisteredDomains: Sendable {
     }
 }
 
-/// CAs that answered `rateLimited`, per zone, and until when: no order goes to them before
-/// then, so the signer does not make the CA's limit worse by asking again.
+/// CAs that answered `rateLimited`, per zone, and until when: no order goes to them for that
+/// zone before then, so the signer does not make the CA's limit worse by asking again.
 final class CAPauses: Sendable {
     private let until = Mutex<[String: Date]>([:])
 
-    func pause(zone: String, until date: Date) {
-        until.withLock { $0[zone] = max($0[zone] ?? .distantPast, date) }
+    func pause(zone: String, ca: String, until date: Date) {
+        until.withLock { $0[Self.key(zone, ca)] = max($0[Self.key(zone, ca)] ?? .distantPast, date) }
     }
 
-    /// When the pause for `zone` ends, if it has not yet.
-    func pausedUntil(zone: String, now: Date = Date()) -> Date? {
+    /// When the pause of `ca` for `zone` ends, if it has not yet.
+    func pausedUntil(zone: String, ca: String, now: Date = Date()) -> Date? {
         until.withLock { pauses in
-            guard let end = pauses[zone] else { return nil }
-            if end <= now { pauses[zone] = nil; return nil }
+            guard let end = pauses[Self.key(zone, ca)] else { return nil }
+            if end <= now { pauses[Self.key(zone, ca)] = nil; return nil }
             return end
         }
     }
+
+    private static func key(_ zone: String, _ ca: String) -> String { "\(zone)\u{0}\(ca)" }
 }
