@@ -142,4 +142,52 @@ struct CALimitsTests {
         #expect(harness.front?.newOrders.count == ordersSeen, "a paused CA got another order")
         #expect(harness.pebble.newOrderCount == 0)
     }
+
+    /// Two CAs, the second requiring EAB: with the first's budget at 3 new certificates for
+    /// the name, the 4th and 5th requests go to the second and succeed (their chains verify
+    /// against its root). CAA names both CAs, pinned to the signer's accounts. With the second stopped too, a request gets a 503 with Retry-After
+    /// and neither CA sees an order beyond its budget.
+    @Test func requestsFailOverToTheNextCAWhenABudgetIsSpent() async throws {
+        var options = SignerHarness.Options()
+        options.secondCA = true
+        options.caaIdentities = true
+        options.budgets.nameSet = 3
+        let harness = try await SignerHarness(options)
+        defer { harness.stop() }
+        let second = try #require(harness.secondPebble)
+        var chains: [String] = []
+        for _ in 0..<5 {
+            let answer = try await Self.sign(harness, try Self.csr(harness))
+            #expect(answer.status == 200, "\(answer.text)")
+            chains.append(answer.text)
+        }
+        #expect(harness.pebble.newOrderCount == 3)
+        #expect(second.newOrderCount == 2)
+        #expect(try await TestCertificates.verify(chain: try TestCertificates.chain(fromPEM: chains[4]), rootPEM: try await second.rootPEM()))
+        #expect(try await TestCertificates.verify(chain: try TestCertificates.chain(fromPEM: chains[0]), rootPEM: try await harness.pebble.rootPEM()))
+
+        // Both accounts are registered now: within a second or so, CAA names each CA, DNS-01
+        // only, pinned to our account there.
+        var caa: [String] = []
+        let pinnedBy = ContinuousClock.now + .seconds(10)
+        repeat {
+            caa = try await Dig.query(port: harness.dnsPort, SignerHarness.zone, "CAA").answer.map(\.data)
+            if caa.filter({ $0.contains("accounturi=https://127.0.0.1:") }).count == 2 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        } while ContinuousClock.now < pinnedBy
+        #expect(caa.contains { $0.contains(#"issue "pebble-one.test; validationmethods=dns-01; accounturi=https://127.0.0.1:"#) }, "\(caa)")
+        #expect(caa.contains { $0.contains(#"issue "pebble-two.test; validationmethods=dns-01; accounturi=https://127.0.0.1:"#) }, "\(caa)")
+        #expect(caa.contains { $0.contains(#"issuewild ";""#) }, "\(caa)")
+
+        second.stop()
+        let nobody = try await Self.sign(harness, try Self.csr(harness))
+        #expect(nobody.status == 503, "\(nobody.text)")
+        #expect(nobody.problemType == "urn:csrproxy:problem:ca-unavailable")
+        #expect((Int(nobody.headers["retry-after"] ?? "") ?? 0) >= 1)
+        #expect(nobody.problemDetail?.contains("budget") == true, "the first CA's reason is in the detail: \(nobody.problemDetail ?? "")")
+        #expect(harness.pebble.newOrderCount == 3)
+
+        let metrics = try await curl(harness.baseURL.appendingPathComponent("metrics"))
+        #expect(metrics.text.contains(#"csrproxy_certificates_total{zone="eval.example.com",ca="second",renewal="false"} 2"#), "\(metrics.text)")
+    }
 }

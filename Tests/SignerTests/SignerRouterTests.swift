@@ -46,7 +46,7 @@ struct SignerRouterTests {
             """)
         let logger = Logger(label: "router-test") { _ in SwiftLogNoOpLogHandler() }
         let local = try LocalResources(configuration: configuration, logger: logger)
-        return buildApplication(configuration: configuration, local: local, caClient: UnreachableCA(), logger: logger)
+        return buildApplication(configuration: configuration, local: local, caClients: [UnreachableCA()], logger: logger)
     }
 
     struct Case: Sendable, CustomTestStringConvertible {

@@ -1,3 +1,4 @@
+import CertificateSupport
 import Foundation
 
 /// Debian's pebble and a real `csrproxy-signer serve` process, wired together on loopback:
@@ -8,6 +9,8 @@ public final class SignerHarness: @unchecked Sendable {
     public private(set) var baseURL: URL
     /// The HTTPS front the signer reaches pebble through, when `Options.front` asked for one.
     public private(set) var front: ACMEFront?
+    /// A second CA (`Options.secondCA`): another pebble, which requires EAB, tried after the first.
+    public private(set) var secondPebble: Pebble?
     public let dnsPort: Int
     public let workDirectory: URL
     public let configurationPath: String
@@ -47,6 +50,12 @@ public final class SignerHarness: @unchecked Sendable {
         public var budgets = (nameSet: 1_000_000, domain: 1_000_000, orders: 1_000_000)
         /// Put an `ACMEFront` between the signer and pebble; `true` makes it advertise ARI.
         public var front: Bool?
+        /// A second `[[acme]]` CA: another pebble requiring external account binding, with
+        /// no budget limit. `budgets` then apply to the first CA only.
+        public var secondCA = false
+        /// `caa_identity` for the CAs (`pebble-one.test`, `pebble-two.test`), so the signer
+        /// serves CAA pinned to its accounts.
+        public var caaIdentities = false
         public init() {}
     }
 
@@ -65,8 +74,11 @@ public final class SignerHarness: @unchecked Sendable {
         } else {
             try pebble.tlsRootPEM.write(toFile: rootPath, atomically: true, encoding: .utf8)
         }
+        let (secondTable, second) = try await Self.secondCATable(options, dnsPort: dnsPort, workDirectory: workDirectory)
+        secondPebble = second
         var text = """
-            [acme]
+            \(options.secondCA ? "[[acme]]\nname = \"first\"" : "[acme]")
+            \(options.caaIdentities ? "caa_identity = \"pebble-one.test\"" : "")
             directory_url = "\(directoryURL.absoluteString)"
             account_key_path = "\(workDirectory.path)/state/account-key.pem"
             trust_roots = ["\(rootPath)"]
@@ -75,6 +87,7 @@ public final class SignerHarness: @unchecked Sendable {
             budget_certificates_per_domain = \(options.budgets.domain)
             budget_orders = \(options.budgets.orders)
             \(options.extraACME)
+            \(secondTable)
 
             [dns]
             listen = ["127.0.0.1:\(dnsPort)"]
@@ -112,6 +125,32 @@ public final class SignerHarness: @unchecked Sendable {
         (signer, baseURL) = try await Self.startSigner(configurationPath)
     }
 
+    /// `[[acme]]` for the second pebble, with its EAB key in a 0600 file, or nothing.
+    private static func secondCATable(_ options: Options, dnsPort: Int, workDirectory: URL) async throws -> (String, Pebble?) {
+        guard options.secondCA else { return ("", nil) }
+        let macKey = Base64URL.encode((0..<32).map { _ in UInt8.random(in: 0...255) })
+        let second = try await Pebble(dnsPort: dnsPort, options: .init(externalAccountMACKeys: ["kid-1": macKey]))
+        let rootPath = workDirectory.appendingPathComponent("second-pebble-tls-root.pem").path
+        try second.tlsRootPEM.write(toFile: rootPath, atomically: true, encoding: .utf8)
+        let macPath = workDirectory.appendingPathComponent("second-eab-mac-key").path
+        try SecureFile.write(Array(macKey.utf8), to: macPath)
+        return ("""
+
+            [[acme]]
+            name = "second"
+            directory_url = "\(second.directoryURL.absoluteString)"
+            account_key_path = "\(workDirectory.path)/state/second-account-key.pem"
+            trust_roots = ["\(rootPath)"]
+            trust_only_listed_roots = true
+            \(options.caaIdentities ? "caa_identity = \"pebble-two.test\"" : "")
+            eab_key_id = "kid-1"
+            eab_mac_key_file = "\(macPath)"
+            budget_certificates_per_name_set = 1000000
+            budget_certificates_per_domain = 1000000
+            budget_orders = 1000000
+            """, second)
+    }
+
     private static func startSigner(_ configurationPath: String) async throws -> (ServerProcess, URL) {
         let process = try ServerProcess(try builtExecutable("csrproxy-signer"), ["serve", "-c", configurationPath, "--log-level", "info"])
         let http = try await process.waitForOutput(matching: #"listening: http=(\S+)"#)
@@ -142,6 +181,7 @@ public final class SignerHarness: @unchecked Sendable {
     public func stop() {
         signer.stop()
         front?.stop()
+        secondPebble?.stop()
         pebble.stop()
         try? FileManager.default.removeItem(at: workDirectory)
     }
