@@ -47,10 +47,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-algorithms.git", from: "1.2.1"),
     ],
     targets: [
-        // DNS wire format: messages, names with compression, records, EDNS0. NIOCore only.
+        // DNS wire format: messages, names with compression, records, EDNS0, TSIG. NIOCore and
+        // swift-crypto (for HMAC) only.
         .target(
             name: "DNSCodec",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+            // swift-crypto for TSIG's HMAC only.
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         // The authoritative server: zone store, query answering, UDP and TCP listeners.
         .target(

@@ -10,6 +10,8 @@ public struct DNSRecordType: RawRepresentable, Hashable, Sendable {
     public static let txt = DNSRecordType(rawValue: 16)
     public static let aaaa = DNSRecordType(rawValue: 28)
     public static let opt = DNSRecordType(rawValue: 41)
+    /// RFC 8945: a transaction signature, always the last additional record.
+    public static let tsig = DNSRecordType(rawValue: 250)
     public static let ixfr = DNSRecordType(rawValue: 251)
     public static let axfr = DNSRecordType(rawValue: 252)
     public static let any = DNSRecordType(rawValue: 255)
@@ -17,7 +19,7 @@ public struct DNSRecordType: RawRepresentable, Hashable, Sendable {
 
     private static let mnemonics: [UInt16: String] = [
         1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 16: "TXT", 28: "AAAA", 41: "OPT",
-        251: "IXFR", 252: "AXFR", 255: "ANY", 257: "CAA",
+        250: "TSIG", 251: "IXFR", 252: "AXFR", 255: "ANY", 257: "CAA",
     ]
 
     /// Parses a mnemonic such as `TXT` or the generic `TYPE65` form (RFC 3597).

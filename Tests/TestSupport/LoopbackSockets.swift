@@ -57,7 +57,7 @@ func connectedLoopbackSocket(_ kind: __socket_type, port: Int) throws -> Int32 {
 }
 
 extension sockaddr_in {
-    static func loopback(port: Int) -> sockaddr_in {
+    public static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -128,14 +128,7 @@ public func freeTCPPort() throws -> Int {
     for _ in 0..<200 {
         let port = Int.random(in: 20_000..<32_000)
         guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
-        defer { close(descriptor) }
-        var address = sockaddr_in.loopback(port: port)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if bound == 0 { return port }
+        if try canBind(SOCK_STREAM, port: port) { return port }
     }
     throw TestFailure("found no free TCP port in 20000-31999")
 }
@@ -147,14 +140,19 @@ private let handedOutPorts = Mutex<Set<Int>>([])
 public func freeDNSPort() throws -> Int {
     for _ in 0..<20 {
         let port = try freeTCPPort()
-        let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
-        defer { close(descriptor) }
-        var address = sockaddr_in.loopback(port: port)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if bound == 0 { return port }
+        if try canBind(SOCK_DGRAM, port: port) { return port }
     }
     throw TestFailure("found no port free for both UDP and TCP")
+}
+
+/// Whether a socket of `type` can bind 127.0.0.1:`port` now (it is closed again at once).
+private func canBind(_ type: __socket_type, port: Int) throws -> Bool {
+    let descriptor = socket(AF_INET, Int32(type.rawValue), 0)
+    guard descriptor >= 0 else { throw TestFailure("socket() failed: \(errno)") }
+    defer { close(descriptor) }
+    var address = sockaddr_in.loopback(port: port)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return bound == 0
 }
