@@ -129,13 +129,14 @@ func buildApplication(
         authorities: authorities,
         readiness: readiness, metrics: metrics, rateLimiter: RateLimiter(configuration.http.rateLimit), http: configuration.http)
 
-    var services: [any Service] = [
-        dnsServer,
-        SystemdLifecycleService(ready: ready),
-        ChallengeSweep(
-            store: store, owned: owned, maximumAge: configuration.issuance.deadline + .seconds(60), interval: .seconds(30),
-            metrics: metrics, logger: logger),
-    ] + authorities.map { AccountRegistrationService(account: $0.account, logger: logger) } + extraServices
+    // A service group stops its services in reverse order: systemd hears STOPPING=1 first, the
+    // services that use a CA client stop before the clients are shut down (`extraServices`),
+    // and DNS answers to the end.
+    var services: [any Service] = [dnsServer] + extraServices
+        + authorities.map { AccountRegistrationService(account: $0.account, logger: logger) }
+    services.append(ChallengeSweep(
+        store: store, owned: owned, maximumAge: configuration.issuance.deadline + .seconds(60), interval: .seconds(30),
+        metrics: metrics, logger: logger))
     let caaIdentities = configuration.cas.compactMap(\.caaIdentity)
     if caaIdentities.count == authorities.count {
         services.append(CAAPinning(
@@ -147,6 +148,7 @@ func buildApplication(
             name: name, directory: directory, identities: identities, account: account, publisher: publisher,
             readiness: readiness, deadline: configuration.issuance.deadline, logger: logger))
     }
+    services.append(SystemdLifecycleService(ready: ready))
     let listen = configuration.http.listen
     let limits = configuration.http.limits
     let clients = ClientConnections(maximumPerClient: limits.maximumConnectionsPerClient)
