@@ -135,11 +135,11 @@ struct CALimitsTests {
         #expect(limited.status == 429, "\(limited.text)")
         #expect(limited.problemType == "urn:csrproxy:problem:ca-rate-limited")
         #expect((25...30).contains(Int(limited.headers["retry-after"] ?? "") ?? 0), "\(limited.headers)")
-        let ordersSeen = harness.front?.newOrders.count
+        let ordersSeen = harness.front?.newOrderRequests.count
         let again = try await Self.sign(harness, try Self.csr(harness))
         #expect(again.status == 429)
         #expect(again.problemType == "urn:csrproxy:problem:ca-rate-limited")
-        #expect(harness.front?.newOrders.count == ordersSeen, "a paused CA got another order")
+        #expect(harness.front?.newOrderRequests.count == ordersSeen, "a paused CA got another order")
         #expect(harness.pebble.newOrderCount == 0)
     }
 

@@ -19,6 +19,8 @@ public final class ACMEFront: @unchecked Sendable {
         public let method: String
         public let path: String
         public let body: [UInt8]
+        /// What the client was answered (pebble's status, or the scripted fault's).
+        public var status = 0
 
         /// The JWS payload, decoded: what the client asked for.
         public var payload: [String: Any]? {
@@ -82,9 +84,14 @@ public final class ACMEFront: @unchecked Sendable {
     /// Every request so far, in order.
     public var recorded: [Recorded] { lock.withLock { requests } }
 
-    /// The newOrder payloads so far.
+    /// Every newOrder request so far, answered or not (a nonce pebble rejected, a scripted fault).
+    public var newOrderRequests: [Recorded] {
+        recorded.filter { $0.method == "POST" && $0.path.hasPrefix("/order-plz") }
+    }
+
+    /// The payloads of the orders pebble placed (201), in order.
     public var newOrders: [[String: Any]] {
-        recorded.filter { $0.method == "POST" && $0.path.hasPrefix("/order-plz") }.compactMap(\.payload)
+        newOrderRequests.filter { $0.status == 201 }.compactMap(\.payload)
     }
 
     /// Answers the next newOrder requests with `fault` instead of forwarding them.
@@ -102,7 +109,16 @@ public final class ACMEFront: @unchecked Sendable {
     private func relay(_ request: Request, transport: AsyncHTTPClientTransport, pebbleBase: String, advertisesARI: Bool) async throws -> Response {
         let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
         let path = request.uri.path
-        lock.withLock { requests.append(Recorded(method: request.method.rawValue, path: path, body: body)) }
+        let index = lock.withLock {
+            requests.append(Recorded(method: request.method.rawValue, path: path, body: body))
+            return requests.count - 1
+        }
+        let response = try await answer(request, body: body, path: path, transport: transport, pebbleBase: pebbleBase, advertisesARI: advertisesARI)
+        lock.withLock { requests[index].status = Int(response.status.code) }
+        return response
+    }
+
+    private func answer(_ request: Request, body: [UInt8], path: String, transport: AsyncHTTPClientTransport, pebbleBase: String, advertisesARI: Bool) async throws -> Response {
         if request.method == .post, path.hasPrefix("/order-plz"), let fault = takeFault() {
             var headers: HTTPFields = [.contentType: "application/problem+json"]
             if let seconds = fault.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
