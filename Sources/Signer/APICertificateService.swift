@@ -50,9 +50,13 @@ struct APICertificateService: Service {
             }
             do {
                 try await readiness.waitForDNS()
-                try await obtain()
+                // A stop cancels an order in progress (the flow withdraws its TXT value) rather
+                // than waiting out the issuance deadline.
+                try await cancelWhenGracefulShutdown { try await self.obtain() }
                 readiness.apiCertificateReady()
                 backoff.reset()
+            } catch where Task.isShuttingDownGracefully || Task.isCancelled {
+                break
             } catch {
                 let wait = backoff.advance()
                 logger.warning("could not obtain the API certificate; retrying", metadata: ["signer.api.name": "\(name)", "error": "\(error)", "retry_in_s": "\(wait.components.seconds)"])

@@ -12,7 +12,11 @@ struct AccountRegistrationService: Service {
         var backoff = Backoff(first: .seconds(1), ceiling: .seconds(60))
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
-                try await account.register(deadline: .now + .seconds(30))
+                // A stop must not wait for a CA that is slow to answer: the registration is
+                // cancelled when the group shuts down (and done again at the next start).
+                try await cancelWhenGracefulShutdown { [account] in try await account.register(deadline: .now + .seconds(30)) }
+                break
+            } catch where Task.isShuttingDownGracefully || Task.isCancelled {
                 break
             } catch {
                 let wait = backoff.advance()

@@ -112,6 +112,25 @@ struct SignerFailureTests {
         #expect(after.status == "NOERROR" || after.status == "NXDOMAIN")
     }
 
+    /// A CA that hangs does not hold up a stop: SIGTERM while the account registration waits
+    /// on it ends the signer cleanly within seconds, not at the request's timeout.
+    @Test func aHangingCADoesNotHoldUpAStop() async throws {
+        var options = SignerHarness.Options()
+        options.front = false
+        let harness = try await SignerHarness(options)
+        defer { harness.stop() }
+        harness.front?.stall()
+        try await harness.restartSigner()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(harness.front?.recorded.last?.path == "/dir" || harness.front?.recorded.last?.path == "/nonce-plz" || harness.front?.recorded.last?.path == "/sign-me-up", "the registration is waiting on the CA")
+        let started = ContinuousClock.now
+        #expect(harness.signer.stop(grace: .seconds(12)) == 0, "SIGTERM is a clean stop")
+        // The registration stops at once; AsyncHTTPClient then takes up to 5 s to close the
+        // connection whose request was cancelled. Before, the stop waited for the request's
+        // 15 s timeout, past the 10 s a test (or an impatient operator) grants.
+        #expect(ContinuousClock.now - started < .seconds(8))
+    }
+
     /// The account key is created 0600 in a 0700 directory and reused; once others can read
     /// it, the signer refuses to start (exit 78) and says how to fix it.
     @Test func accountKeyIsPrivateAndAnExposedOneIsRefused() async throws {

@@ -51,6 +51,7 @@ public final class ACMEFront: @unchecked Sendable {
     private let lock = NSLock()
     private var requests: [Recorded] = []
     private var fault: Fault?
+    private var stalled = false
     private var task: Task<Void, Error>?
 
     /// Starts the front before `pebble`. With `advertisesARI`, the directory gains a
@@ -94,6 +95,11 @@ public final class ACMEFront: @unchecked Sendable {
         newOrderRequests.filter { $0.status == 201 }.compactMap(\.payload)
     }
 
+    /// From now on, holds every request for a minute before answering: a CA that hangs.
+    public func stall() {
+        lock.withLock { stalled = true }
+    }
+
     /// Answers the next newOrder requests with `fault` instead of forwarding them.
     public func failNewOrders(_ fault: Fault) {
         lock.withLock { self.fault = fault }
@@ -109,10 +115,11 @@ public final class ACMEFront: @unchecked Sendable {
     private func relay(_ request: Request, transport: AsyncHTTPClientTransport, pebbleBase: String, advertisesARI: Bool) async throws -> Response {
         let body = Array(buffer: try await request.body.collect(upTo: 1 << 20))
         let path = request.uri.path
-        let index = lock.withLock {
+        let (index, stalls) = lock.withLock {
             requests.append(Recorded(method: request.method.rawValue, path: path, body: body))
-            return requests.count - 1
+            return (requests.count - 1, stalled)
         }
+        if stalls { try await Task.sleep(for: .seconds(60)) }
         let response = try await answer(request, body: body, path: path, transport: transport, pebbleBase: pebbleBase, advertisesARI: advertisesARI)
         lock.withLock { requests[index].status = Int(response.status.code) }
         return response
