@@ -1,10 +1,8 @@
 import ACME
 import CertificateSupport
-import Crypto
 import Foundation
 import Logging
 import SignerProtocol
-import SwiftASN1
 import X509
 
 /// Issuance, step by step: check the CSR against the zone table, wait for a permit (a zone
