@@ -46,12 +46,15 @@ public struct DNSClass: RawRepresentable, Hashable, Sendable, CustomStringConver
 
     public static let internet = DNSClass(rawValue: 1)
     public static let chaos = DNSClass(rawValue: 3)
+    /// RFC 2136 §2.5.4: in an update, deletes one record (with TTL 0).
+    public static let none = DNSClass(rawValue: 254)
     public static let any = DNSClass(rawValue: 255)
 
     public var description: String {
         switch rawValue {
         case 1: "IN"
         case 3: "CH"
+        case 254: "NONE"
         case 255: "ANY"
         default: "CLASS\(rawValue)"
         }
@@ -69,6 +72,14 @@ public struct DNSResponseCode: RawRepresentable, Hashable, Sendable, CustomStrin
     public static let nameError = DNSResponseCode(rawValue: 3)
     public static let notImplemented = DNSResponseCode(rawValue: 4)
     public static let refused = DNSResponseCode(rawValue: 5)
+    /// RFC 2136 §2.2: a name that should not exist does, an RRset that should exist does not, ...
+    public static let nameExists = DNSResponseCode(rawValue: 6)
+    public static let rrsetExists = DNSResponseCode(rawValue: 7)
+    public static let rrsetMissing = DNSResponseCode(rawValue: 8)
+    /// RFC 8945 §5.3.2: the TSIG did not check out (the TSIG record's error says why).
+    public static let notAuthorized = DNSResponseCode(rawValue: 9)
+    /// RFC 2136: a name in the update is outside the zone.
+    public static let notZone = DNSResponseCode(rawValue: 10)
     public static let badVersion = DNSResponseCode(rawValue: 16)
 
     public var description: String {
@@ -79,6 +90,11 @@ public struct DNSResponseCode: RawRepresentable, Hashable, Sendable, CustomStrin
         case 3: "NXDOMAIN"
         case 4: "NOTIMP"
         case 5: "REFUSED"
+        case 6: "YXDOMAIN"
+        case 7: "YXRRSET"
+        case 8: "NXRRSET"
+        case 9: "NOTAUTH"
+        case 10: "NOTZONE"
         case 16: "BADVERS"
         default: "RCODE\(rawValue)"
         }

@@ -1,7 +1,7 @@
 import Crypto
 
 /// A TSIG key (RFC 8945): its name, algorithm and shared secret.
-public struct TSIGKey: Hashable, Sendable {
+public struct TSIGKey: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
     public enum Algorithm: String, Sendable, CaseIterable {
         case hmacSHA256 = "hmac-sha256"
         case hmacSHA512 = "hmac-sha512"
@@ -27,6 +27,10 @@ public struct TSIGKey: Hashable, Sendable {
         self.algorithm = algorithm
         self.secret = secret
     }
+
+    /// The name and algorithm only: a key printed into a log must not carry its secret.
+    public var description: String { "TSIGKey(\(name), \(algorithm.rawValue))" }
+    public var debugDescription: String { description }
 
     func mac(_ data: [UInt8]) -> [UInt8] {
         let key = SymmetricKey(data: secret)
@@ -130,6 +134,35 @@ public enum TSIG {
         let skew = now > fields.timeSigned ? now - fields.timeSigned : fields.timeSigned - now
         guard skew <= UInt64(fields.fudge) else { return .failure(.badTime) }
         return .success(Signed(key: key, mac: fields.mac, timeSigned: fields.timeSigned, message: unsigned))
+    }
+
+    /// Appends the TSIG record of an error answer (RFC 8945 §5.3.2) to `response`: the request's
+    /// key and algorithm names, an empty MAC, the error, and for BADTIME our clock as other data,
+    /// so the client can tell why. Such an answer is not signed: the key is unknown or untrusted.
+    /// Returns `response` unchanged when the request's TSIG record cannot be read.
+    public static func appendError(_ failure: Failure, to response: [UInt8], answering request: [UInt8], now: UInt64) -> [UInt8] {
+        guard response.count >= DNSHeader.byteCount,
+              let record = try? lastRecord(in: request), record.type == DNSRecordType.tsig.rawValue,
+              let fields = try? Fields(record.rdata)
+        else { return response }
+        let otherData = failure == .badTime ? be48(now) : []
+        var rdata = fields.algorithm.lowercased.wireBytes
+        rdata += be48(now) + be16(Int(fields.fudge)) + be16(0)
+        rdata += be16(Int(fields.originalID)) + be16(Int(failure.rawValue)) + be16(otherData.count) + otherData
+        var answer = response
+        let arcount = (Int(answer[10]) << 8 | Int(answer[11])) + 1
+        answer[10] = UInt8(arcount >> 8 & 0xFF)
+        answer[11] = UInt8(arcount & 0xFF)
+        answer += record.owner.lowercased.wireBytes + be16(Int(DNSRecordType.tsig.rawValue)) + be16(255) + [0, 0, 0, 0] + be16(rdata.count) + rdata
+        return answer
+    }
+
+    /// The TSIG error an answer carries (0 when none), for a client to say why it was refused.
+    public static func error(in message: [UInt8]) -> UInt16? {
+        guard let record = try? lastRecord(in: message), record.type == DNSRecordType.tsig.rawValue,
+              let fields = try? Fields(record.rdata)
+        else { return nil }
+        return fields.error
     }
 
     // MARK: Wire details

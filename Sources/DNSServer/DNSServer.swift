@@ -14,6 +14,8 @@ import ServiceLifecycle
 public struct DNSServer: Service {
     public let configuration: DNSServerConfiguration
     public let store: ZoneStore
+    /// TSIG keys and the secondaries that may transfer the zones.
+    public let transfers: ZoneTransferPolicy
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let onServerRunning: (@Sendable ([ListenAddress]) async -> Void)?
@@ -25,6 +27,7 @@ public struct DNSServer: Service {
     public init(
         configuration: DNSServerConfiguration,
         store: ZoneStore,
+        transfers: ZoneTransferPolicy = ZoneTransferPolicy(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
         onServerRunning: (@Sendable ([ListenAddress]) async -> Void)? = nil,
@@ -33,6 +36,7 @@ public struct DNSServer: Service {
         self.answerObserver = answerObserver
         self.configuration = configuration
         self.store = store
+        self.transfers = transfers
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.onServerRunning = onServerRunning
@@ -40,6 +44,7 @@ public struct DNSServer: Service {
 
     public func run() async throws {
         try configuration.validate()
+        try transfers.validate()
         let limiter = ConnectionLimiter(maximum: configuration.maximumTCPConnections, maximumPerClient: configuration.maximumTCPConnectionsPerClient)
         var channels: [any Channel] = []
         var bound: [ListenAddress] = []
@@ -101,7 +106,7 @@ public struct DNSServer: Service {
     }
 
     private func bindUDP(host: String, port: Int, sharePort: Bool) async throws -> any Channel {
-        let responder = QueryResponder(store: store, observer: answerObserver)
+        let responder = QueryResponder(store: store, transfers: transfers, observer: answerObserver)
         let logger = self.logger
         // No SO_REUSEADDR on UDP: it would let another socket silently bind the same port.
         return try await DatagramBootstrap(group: eventLoopGroup)
@@ -119,7 +124,7 @@ public struct DNSServer: Service {
     }
 
     private func bindTCP(host: String, port: Int, limiter: ConnectionLimiter) async throws -> any Channel {
-        let responder = QueryResponder(store: store, observer: answerObserver)
+        let responder = QueryResponder(store: store, transfers: transfers, observer: answerObserver)
         let logger = self.logger
         let idleTimeout = configuration.tcpIdleTimeout
         return try await ServerBootstrap(group: eventLoopGroup)

@@ -6,7 +6,7 @@ public struct DNSServerError: Error, Hashable, Sendable, CustomStringConvertible
 
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: String, Sendable {
-            case invalidConfiguration, outsideZones, tooManyValues, valueTooLong, bindFailed
+            case invalidConfiguration, outsideZones, tooManyValues, valueTooLong, bindFailed, peerRefused
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -21,6 +21,8 @@ public struct DNSServerError: Error, Hashable, Sendable, CustomStringConvertible
         public static let valueTooLong = Code(.valueTooLong)
         /// A listening socket could not be opened.
         public static let bindFailed = Code(.bindFailed)
+        /// Another DNS server (a secondary, a primary) refused or mangled what we sent it.
+        public static let peerRefused = Code(.peerRefused)
 
         public var description: String { kind.rawValue }
     }

@@ -1,3 +1,4 @@
+import DNSCodec
 import Logging
 import NIOCore
 import Synchronization
@@ -41,16 +42,25 @@ final class TCPQueryHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let query = unwrapInboundIn(data)
-        guard let response = responder.respond(to: query, transport: .tcp, allocator: context.channel.allocator) else {
+        guard let response = responder.respond(to: query, transport: .tcp, client: context.channel.remoteAddress, allocator: context.channel.allocator) else {
             logger.debug("closing a TCP connection that sent a frame without a query header", metadata: ["dns.transport": "tcp"])
             context.close(promise: nil)
             return
         }
-        logger.debug("answered", metadata: response.logMetadata(transport: .tcp))
-        var framed = context.channel.allocator.buffer(capacity: response.bytes.readableBytes + 2)
-        framed.writeInteger(UInt16(response.bytes.readableBytes))
-        framed.writeImmutableBuffer(response.bytes)
-        context.write(wrapOutboundOut(framed), promise: nil)
+        if response.continuation.isEmpty && response.question?.type != .axfr && response.question?.type != .ixfr {
+            logger.debug("answered", metadata: response.logMetadata(transport: .tcp))
+        } else {
+            var metadata = response.logMetadata(transport: .tcp)
+            metadata["dns.client"] = "\(context.channel.remoteAddress?.description ?? "?")"
+            metadata["dns.messages"] = "\(response.continuation.count + 1)"
+            logger.info("zone transfer answered", metadata: metadata)
+        }
+        for message in [response.bytes] + response.continuation {
+            var framed = context.channel.allocator.buffer(capacity: message.readableBytes + 2)
+            framed.writeInteger(UInt16(message.readableBytes))
+            framed.writeImmutableBuffer(message)
+            context.write(wrapOutboundOut(framed), promise: nil)
+        }
         hasUnflushedWrites = true
     }
 

@@ -18,7 +18,7 @@ final class UDPQueryHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        guard let response = responder.respond(to: envelope.data, transport: .udp, allocator: context.channel.allocator) else {
+        guard let response = responder.respond(to: envelope.data, transport: .udp, client: envelope.remoteAddress, allocator: context.channel.allocator) else {
             logger.debug("dropped a datagram without a query header", metadata: ["dns.transport": "udp", "dns.client": "\(envelope.remoteAddress)"])
             return
         }

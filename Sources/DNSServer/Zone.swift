@@ -9,6 +9,8 @@ final class Zone: Sendable {
     let origin: DNSName
     /// The SOA record; its TTL equals its MINIMUM so negative answers are cached for `negativeTTL`.
     let soa: DNSResourceRecord
+    /// The SOA serial: it grows with every change, so secondaries know when to transfer.
+    let serial: UInt32
     /// RRsets by owner name, each list sorted by type so ANY picks the same set every time.
     private let nodes: [DNSName: [RRSet]]
     /// Names that own nothing but have descendants that do: they exist, so NODATA, not NXDOMAIN (RFC 8020).
@@ -90,6 +92,7 @@ final class Zone: Sendable {
                 primaryNameServer: configuration.nameServers.first?.name ?? origin,
                 responsibleMailbox: configuration.hostmaster, serial: serial,
                 refresh: 3600, retry: 600, expire: 604_800, minimum: configuration.negativeTTL)))
+        self.serial = serial
         var nodes = configured.nodes
         var emptyNonTerminals = configured.emptyNonTerminals
         nodes[origin, default: []].append(RRSet(type: .soa, records: [soa]))
@@ -145,5 +148,13 @@ final class Zone: Sendable {
             return copy
         }
         return .records(answers: answers, additionals: chosen.type == .ns ? glue : [])
+    }
+
+    /// Every record of the zone but the SOA, in a stable order: the body of a zone transfer,
+    /// which the SOA opens and closes (RFC 5936 §2.2).
+    var transferBody: [DNSResourceRecord] {
+        nodes.sorted { $0.key.description < $1.key.description }.flatMap { _, sets in
+            sets.filter { $0.type != .soa }.flatMap(\.records)
+        }
     }
 }

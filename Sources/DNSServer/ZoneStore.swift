@@ -1,4 +1,5 @@
 import DNSCodec
+import Foundation
 import Synchronization
 
 /// The zones this server answers for, and the TXT values published in them at run time.
@@ -18,6 +19,8 @@ public final class ZoneStore: Sendable {
         /// name -> value -> how many adds are outstanding; insertion order kept for stable answers.
         var txt: [DNSName: [(value: String, count: Int)]] = [:]
         var serial: UInt32
+        /// Serials up to this one are recorded as possibly served (`SerialReservation`).
+        var reservedUpTo: UInt32
     }
 
     private struct State {
@@ -26,18 +29,44 @@ public final class ZoneStore: Sendable {
     }
 
     private let state: Mutex<State>
+    private let reservation: SerialReservation?
+    private let watchers = Mutex<[UUID: AsyncStream<DNSName>.Continuation]>([:])
 
-    public init(zones: [ZoneConfiguration]) throws {
+    /// - Parameter reservation: where serials are recorded before they are served, so a
+    ///   restarted server never goes back to one a secondary has already seen.
+    public init(zones: [ZoneConfiguration], reservation: SerialReservation? = nil) throws {
+        self.reservation = reservation
         var states: [DNSName: ZoneState] = [:]
         for zone in zones {
             try zone.validate()
             guard states[zone.origin] == nil else {
                 throw DNSServerError(.invalidConfiguration, "zone \(zone.origin) is configured twice")
             }
-            states[zone.origin] = ZoneState(configured: Zone.ConfiguredRecords(zone), serial: zone.serial)
+            var reservedUpTo = zone.serial
+            if let reservation {
+                reservedUpTo = zone.serial &+ reservation.blockSize
+                try reservation.reserve(zone.origin.lowercased, reservedUpTo)
+            }
+            states[zone.origin] = ZoneState(configured: Zone.ConfiguredRecords(zone), serial: zone.serial, reservedUpTo: reservedUpTo)
         }
         let snapshot = ZoneSnapshot(zones: states.values.map { Self.compile($0) })
         state = Mutex(State(zones: states, snapshot: snapshot))
+    }
+
+    /// The origin of each zone that changes, from now on, as long as the stream is read; a
+    /// reader that falls behind sees only the most recent changes (one entry per zone suffices
+    /// to learn the current serial).
+    public func changes() -> AsyncStream<DNSName> {
+        let (stream, continuation) = AsyncStream.makeStream(of: DNSName.self, bufferingPolicy: .bufferingNewest(64))
+        let id = UUID()
+        watchers.withLock { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in self?.watchers.withLock { _ = $0.removeValue(forKey: id) } }
+        return stream
+    }
+
+    /// The zones' origins and current SOA serials.
+    public var serials: [DNSName: UInt32] {
+        state.withLock { state in state.zones.mapValues(\.serial) }
     }
 
     /// The current zones, for answering queries.
@@ -62,7 +91,7 @@ public final class ZoneStore: Sendable {
                 values.append((value, 1))
             }
             state.zones[origin]?.txt[name] = values
-            Self.republish(origin, in: &state)
+            republish(origin, in: &state)
         }
     }
 
@@ -78,7 +107,7 @@ public final class ZoneStore: Sendable {
             configuration.caa = records
             zone.configured = Zone.ConfiguredRecords(configuration)
             state.zones[key] = zone
-            Self.republish(key, in: &state)
+            republish(key, in: &state)
             return true
         }
     }
@@ -94,7 +123,7 @@ public final class ZoneStore: Sendable {
             values[index].count -= 1
             if values[index].count == 0 { values.remove(at: index) }
             state.zones[origin]?.txt[name] = values.isEmpty ? nil : values
-            Self.republish(origin, in: &state)
+            republish(origin, in: &state)
             return true
         }
     }
@@ -107,7 +136,7 @@ public final class ZoneStore: Sendable {
             for (origin, zone) in state.zones where !zone.txt.isEmpty {
                 removed += zone.txt.values.reduce(0) { $0 + $1.count }
                 state.zones[origin]?.txt = [:]
-                Self.republish(origin, in: &state)
+                republish(origin, in: &state)
             }
             return removed
         }
@@ -144,13 +173,23 @@ public final class ZoneStore: Sendable {
         return zone.origin  // keys compare case-insensitively, so the snapshot's lowercased origin indexes `zones`
     }
 
-    /// Bumps the zone's serial, so anyone who compares SOAs sees the change, and swaps in a new snapshot.
-    private static func republish(_ origin: DNSName, in state: inout State) {
+    /// Bumps the zone's serial, so anyone who compares SOAs sees the change, swaps in a new
+    /// snapshot and tells the watchers.
+    private func republish(_ origin: DNSName, in state: inout State) {
         guard var zone = state.zones[origin] else { return }
         zone.serial &+= 1
+        if let reservation, zone.serial == zone.reservedUpTo {
+            // A failed record is logged by the reservation; serving on is better than refusing
+            // the change, and the next start still begins past the wall clock.
+            zone.reservedUpTo = zone.serial &+ reservation.blockSize
+            try? reservation.reserve(origin, zone.reservedUpTo)
+        }
         state.zones[origin] = zone
-        let rebuilt = compile(zone)
+        let rebuilt = Self.compile(zone)
         state.snapshot = ZoneSnapshot(zones: state.snapshot.zones.map { $0.origin == origin ? rebuilt : $0 })
+        watchers.withLock { watchers in
+            for continuation in watchers.values { continuation.yield(origin) }
+        }
     }
 
     private static func compile(_ zone: ZoneState) -> Zone {
@@ -169,5 +208,20 @@ public final class ZoneSnapshot: Sendable {
 
     func zone(containing name: DNSName) -> Zone? {
         zones.first { name.isSubdomain(of: $0.origin) }
+    }
+}
+
+/// Records SOA serials before they are served, in blocks, so that a restart can begin past
+/// every serial an earlier run may have shown a secondary (RFC 1982: a serial that goes back
+/// looks older, and secondaries would keep their stale copy).
+public struct SerialReservation: Sendable {
+    /// Serials reserved per write: one write per this many changes.
+    public var blockSize: UInt32
+    /// Records that serials up to the second argument may be served for the zone.
+    public var reserve: @Sendable (DNSName, UInt32) throws -> Void
+
+    public init(blockSize: UInt32 = 1000, reserve: @escaping @Sendable (DNSName, UInt32) throws -> Void) {
+        self.blockSize = blockSize
+        self.reserve = reserve
     }
 }

@@ -41,7 +41,11 @@ public func buildSigner(
 /// own DNS, the API's TLS identity and the CA trust roots. Building it is where bad
 /// configuration is found.
 struct LocalResources {
+    /// The zones as our DNS listener serves them (in `rfc2136` mode, only for the API's own
+    /// records; the publisher's primary serves the zone).
     let store: ZoneStore
+    /// Where challenge values go: `store`, or the publisher's primary.
+    let challenges: any ChallengeStore
     /// One per CA, in `configuration.cas` order, as are `trustRoots`.
     let accountKeys: [ACMEAccountKey]
     let ledger: IssuanceLedger
@@ -51,7 +55,14 @@ struct LocalResources {
     let identities: TLSIdentityStore?
 
     init(configuration: SignerConfiguration, logger: Logger) throws {
-        store = try ZoneStore(zones: configuration.zones.map(\.dns))
+        let serials = try ZoneSerials(path: ZoneSerials.path(besideAccountKey: configuration.acme.accountKeyPath), logger: logger)
+        store = try ZoneStore(
+            zones: configuration.zones.map { zone in
+                var dns = zone.dns
+                dns.serial = serials.startingSerial(for: dns.origin, configured: dns.serial)
+                return dns
+            },
+            reservation: serials.reservation)
         accountKeys = try configuration.cas.map { try AccountManager.loadOrCreateKey(at: $0.accountKeyPath, logger: logger) }
         ledger = try IssuanceLedger(path: IssuanceLedger.path(besideAccountKey: configuration.acme.accountKeyPath))
         domains = try RegisteredDomains(zones: configuration.zones)
@@ -62,7 +73,20 @@ struct LocalResources {
                 }
             }
         }
-        probe = try ServedValueProbe(listener: configuration.dns.listen[0], eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+        let group = MultiThreadedEventLoopGroup.singleton
+        switch configuration.dns.mode {
+        case .authoritative:
+            challenges = store
+            let secondaries = configuration.dns.transfers.secondaries.map {
+                ServedValueProbe.Server(name: "\($0.address.ipAddress ?? "?"):\($0.address.port ?? 53)", address: $0.address)
+            }
+            probe = try ServedValueProbe(listener: configuration.dns.listen[0], others: secondaries, eventLoopGroup: group)
+        case .rfc2136(let settings):
+            challenges = DynamicUpdateStore(settings: settings, origins: configuration.zones.map(\.dns.origin), challengeTTL: configuration.dns.challengeTTL)
+            probe = ServedValueProbe(
+                servers: settings.nameservers.map { ServedValueProbe.Server(name: "\($0.ipAddress ?? "?"):\($0.port ?? 53)", address: $0) },
+                eventLoopGroup: group)
+        }
         switch configuration.http.tls {
         case .off:
             identities = nil
@@ -97,17 +121,26 @@ func buildApplication(
         readyContinuation.yield("serving DNS on \(addresses.dns.map(\.description).joined(separator: ", ")) and the API on \(addresses.http)")
         await onListening(addresses)
     }
-    let dnsServer = DNSServer(
-        configuration: configuration.dns.serverConfiguration, store: store, logger: logger,
-        onServerRunning: { addresses in
-            readiness.dnsBound()
-            await startup.dnsBound(addresses)
-        },
-        answerObserver: { metrics.recordDNSAnswer(rcode: $0.description) })
-
-    // A fresh process has an empty store; a shared one may hold values from a crashed run.
-    let cleared = store.removeAll()
-    if cleared > 0 { logger.notice("withdrew challenge values left by an earlier run", metadata: ["dns.txt.count": "\(cleared)"]) }
+    let dnsService: any Service
+    switch configuration.dns.mode {
+    case .authoritative:
+        dnsService = DNSServer(
+            configuration: configuration.dns.serverConfiguration, store: store, transfers: configuration.dns.transfers, logger: logger,
+            onServerRunning: { addresses in
+                readiness.dnsBound()
+                await startup.dnsBound(addresses)
+            },
+            answerObserver: { metrics.recordDNSAnswer(rcode: $0.description) })
+        // A fresh process has an empty store.
+        _ = store.removeAll()
+    case .rfc2136:
+        dnsService = ExternalPrimaryStartup(
+            challenges: local.challenges, zones: configuration.zones, logger: logger,
+            onReady: {
+                readiness.dnsBound()
+                await startup.dnsBound([])
+            })
+    }
 
     let authorities = configuration.cas.indices.map { index in
         let ca = configuration.cas[index]
@@ -119,7 +152,9 @@ func buildApplication(
     }
     let account = authorities[0].account
     let owned = OwnedChallengeValues()
-    let publisher = ChallengePublisher(store: store, probe: local.probe, owned: owned, logger: logger)
+    let publisher = ChallengePublisher(
+        store: local.challenges, probe: local.probe, owned: owned,
+        propagationTimeout: configuration.dns.propagationTimeout, metrics: metrics, logger: logger)
     let issuer = Issuer(
         table: ZoneTable(zones: configuration.zones), gate: InProcessIssuanceGate(), publisher: publisher,
         authorities: authorities, ledger: local.ledger, domains: local.domains, pauses: CAPauses(),
@@ -132,13 +167,16 @@ func buildApplication(
     // A service group stops its services in reverse order: systemd hears STOPPING=1 first, the
     // services that use a CA client stop before the clients are shut down (`extraServices`),
     // and DNS answers to the end.
-    var services: [any Service] = [dnsServer] + extraServices
+    var services: [any Service] = [dnsService] + extraServices
         + authorities.map { AccountRegistrationService(account: $0.account, logger: logger) }
+    if case .authoritative = configuration.dns.mode, !configuration.dns.transfers.secondaries.isEmpty {
+        services.append(NotifySender(store: store, policy: configuration.dns.transfers, logger: logger))
+    }
     services.append(ChallengeSweep(
-        store: store, owned: owned, maximumAge: configuration.issuance.deadline + .seconds(60), interval: .seconds(30),
+        store: local.challenges, owned: owned, maximumAge: configuration.issuance.deadline + .seconds(60), interval: .seconds(30),
         metrics: metrics, logger: logger))
     let caaIdentities = configuration.cas.compactMap(\.caaIdentity)
-    if caaIdentities.count == authorities.count {
+    if case .authoritative = configuration.dns.mode, caaIdentities.count == authorities.count {
         services.append(CAAPinning(
             zones: configuration.zones, authorities: Array(zip(caaIdentities, authorities.map(\.account))),
             store: store, logger: logger))

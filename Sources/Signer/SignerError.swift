@@ -9,7 +9,7 @@ public struct SignerError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: String, Sendable {
-            case configuration, accountKey, stateFile, bindFailed
+            case configuration, accountKey, stateFile, bindFailed, dnsPublishing
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -22,6 +22,9 @@ public struct SignerError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let stateFile = Code(.stateFile)
         /// A listener could not be opened.
         public static let bindFailed = Code(.bindFailed)
+        /// A challenge value could not be published: a nameserver did not serve it in time, or
+        /// the external primary refused the update.
+        public static let dnsPublishing = Code(.dnsPublishing)
 
         public var description: String { kind.rawValue }
     }

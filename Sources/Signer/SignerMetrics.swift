@@ -19,6 +19,11 @@ final class SignerMetrics: Sendable {
         .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
     ]
 
+    private let propagationBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+        .milliseconds(200), .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+    ]
+
     init(labelKeys: [String], allowedValues: [String: Set<String>] = [:]) {
         self.labelKeys = labelKeys.sorted()
         self.allowedValues = allowedValues
@@ -70,6 +75,13 @@ final class SignerMetrics: Sendable {
         registry.makeCounter(descriptor: Self.sweptValues).increment(by: Int64(count))
     }
 
+    /// How long a nameserver of the zone took to serve a new challenge value; `server` is
+    /// `self` or a configured nameserver's address, a fixed set.
+    func recordPropagation(server: String, duration: Duration) {
+        registry.makeDurationHistogram(descriptor: Self.propagation, labels: [("server", server)], buckets: propagationBuckets)
+            .recordNanoseconds(TimeAmount(duration).nanoseconds)
+    }
+
     func orderStarted() { inFlight.increment() }
     func orderEnded() { inFlight.decrement() }
 
@@ -84,6 +96,7 @@ final class SignerMetrics: Sendable {
     private static var caErrors: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "ca_errors", unitName: "total", helpText: "Errors from the CA by type") }
     private static var ordersInFlight: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "orders_in_flight", unitName: "", helpText: "ACME orders in progress") }
     private static var sweptValues: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "challenge_values_swept", unitName: "total", helpText: "Challenge values withdrawn by the sweep because no live order owned them (a bug if not 0)") }
+    private static var propagation: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "dns_propagation", unitName: "seconds", helpText: "Time from publishing a challenge value until a nameserver of the zone served it, by nameserver") }
     private static var dnsQueries: MetricNameDescriptor { MetricNameDescriptor(namespace: "csrproxy", metricName: "dns_queries", unitName: "total", helpText: "DNS queries answered, by response code") }
 
     func exposition() -> [UInt8] {

@@ -42,6 +42,9 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let caRefused = ProblemType(slug: "ca-refused", status: 502, title: "The certificate authority refused")
     /// 503: the CA could not be reached, or the issuance deadline passed; see Retry-After.
     public static let caUnavailable = ProblemType(slug: "ca-unavailable", status: 503, title: "The certificate authority is unavailable")
+    /// 503: the zone's DNS could not publish the challenge: a nameserver did not serve it in
+    /// time, or the external primary refused the update (a wrong TSIG key, say).
+    public static let dnsUnavailable = ProblemType(slug: "dns-unavailable", status: 503, title: "The zone's DNS could not publish the challenge")
     /// 503: the signer is starting or stopping.
     public static let notReady = ProblemType(slug: "not-ready", status: 503, title: "The signer is not ready")
     /// 500: a fault in the signer itself.
@@ -50,6 +53,6 @@ public struct ProblemType: Sendable, Hashable, CustomStringConvertible {
     public static let all: [ProblemType] = [
         .badCSR, .missingSAN, .badLabel, .keyNotAllowed, .badRequest, .subjectNotAllowed, .namesNotAllowed,
         .replacesNotAllowed, .notFound, .methodNotAllowed, .bodyTooLarge, .rateLimited, .budgetExhausted, .caRateLimited,
-        .caRefused, .caUnavailable, .notReady, .internalError,
+        .caRefused, .caUnavailable, .dnsUnavailable, .notReady, .internalError,
     ]
 }

@@ -46,12 +46,15 @@ public final class ServerProcess: @unchecked Sendable {
     public var standardOutput: String { lock.withLock { output } }
     public var standardError: String { lock.withLock { errors } }
 
-    /// Waits until standard output has a line matching `pattern` and returns its first capture group.
-    public func waitForOutput(matching pattern: String, timeout: Duration = .seconds(30)) async throws -> String {
+    public enum Stream: Sendable { case standardOutput, standardError }
+
+    /// Waits until standard output (or `stream`) has a line matching `pattern` and returns its
+    /// first capture group.
+    public func waitForOutput(matching pattern: String, in stream: Stream = .standardOutput, timeout: Duration = .seconds(30)) async throws -> String {
         let regex = try NSRegularExpression(pattern: pattern)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            let text = standardOutput
+            let text = stream == .standardOutput ? standardOutput : standardError
             if let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
                let range = Range(match.range(at: match.numberOfRanges > 1 ? 1 : 0), in: text) {
                 return String(text[range])

@@ -1,4 +1,5 @@
 import CertificateSupport
+import Crypto
 import Foundation
 
 /// Debian's pebble and a real `csrproxy-signer serve` process, wired together on loopback:
@@ -56,14 +57,20 @@ public final class SignerHarness: @unchecked Sendable {
         /// `caa_identity` for the CAs (`pebble-one.test`, `pebble-two.test`), so the signer
         /// serves CAA pinned to its accounts.
         public var caaIdentities = false
+        /// The signer's DNS port, chosen before the harness starts (secondaries need it first).
+        public var dnsPort: Int?
+        /// Where pebble validates, when not at the signer's own DNS (a secondary, a primary).
+        public var pebbleDNSPort: Int?
+        /// Tables appended after the zones (`[[tsig_keys]]`).
+        public var extraTables = ""
         public init() {}
     }
 
     public init(_ options: Options = Options()) async throws {
         workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("signer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
-        dnsPort = try freeDNSPort()
-        pebble = try await Pebble(dnsPort: dnsPort, options: options.pebble)
+        dnsPort = try options.dnsPort ?? freeDNSPort()
+        pebble = try await Pebble(dnsPort: options.pebbleDNSPort ?? dnsPort, options: options.pebble)
         let rootPath = workDirectory.appendingPathComponent("pebble-tls-root.pem").path
         var directoryURL = pebble.directoryURL
         if let advertisesARI = options.front {
@@ -120,6 +127,7 @@ public final class SignerHarness: @unchecked Sendable {
 
                 """
         }
+        text += options.extraTables
         configurationPath = workDirectory.appendingPathComponent("signer.toml").path
         try text.write(toFile: configurationPath, atomically: true, encoding: .utf8)
         (signer, baseURL) = try await Self.startSigner(configurationPath)
@@ -170,6 +178,13 @@ public final class SignerHarness: @unchecked Sendable {
     }
 
     public var signURL: URL { baseURL.appendingPathComponent("v1/sign") }
+
+    /// Posts a CSR for `names` from a fresh P-256 key and returns the signer's answer.
+    public func requestCertificate(for names: [String] = [SignerHarness.name]) async throws -> CurlResponse {
+        let path = workDirectory.appendingPathComponent("request-\(UUID().uuidString).der").path
+        try Data(try TestCertificates.csr(for: names, key: .init(P256.Signing.PrivateKey()))).write(to: URL(fileURLWithPath: path))
+        return try await curl(signURL, bodyFile: path, headers: ["Content-Type: application/pkcs10"])
+    }
 
     /// Pebble's issuing root, written to a file for `openssl verify`.
     public func issuingRootFile() async throws -> String {

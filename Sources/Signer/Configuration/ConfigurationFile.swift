@@ -5,6 +5,7 @@ struct ConfigurationFile: Decodable {
     var dns: DNS?
     var http: HTTP?
     var issuance: Issuance?
+    var tsig_keys: [TSIGKey]?
     var zones: [Zone]
 
     /// `[acme]` for one CA, or `[[acme]]` for several, tried in order.
@@ -51,6 +52,25 @@ struct ConfigurationFile: Decodable {
         var max_tcp_connections: Int?
         var max_tcp_connections_per_client: Int?
         var udp_sockets: Int?
+        var mode: String?
+        var secondaries: [Secondary]?
+        var propagation_timeout_seconds: Int?
+        var primary: String?
+        var update_key: String?
+        var nameservers: [String]?
+    }
+
+    /// `[[dns.secondaries]]`: a standard secondary that transfers the zones from us.
+    struct Secondary: Decodable {
+        var address: String
+        var key: String
+    }
+
+    /// `[[tsig_keys]]`: a shared secret with a secondary or an external primary.
+    struct TSIGKey: Decodable {
+        var name: String
+        var algorithm: String?
+        var secret_file: String
     }
 
     struct HTTP: Decodable {

@@ -2,6 +2,7 @@ import CertificateSupport
 import DNSCodec
 import DNSServer
 import Foundation
+import NIOCore
 import SignerProtocol
 import TOMLKit
 
@@ -11,7 +12,8 @@ struct ConfigurationReader {
 
     mutating func read(_ file: ConfigurationFile) throws -> SignerConfiguration {
         let cas = try readCAs(file.acme)
-        let dns = try readDNS(file.dns)
+        let keys = try readTSIGKeys(file.tsig_keys ?? [])
+        let dns = try readDNS(file.dns, keys: keys)
         let http = try readHTTP(file.http)
         let deadline = file.issuance?.deadline_seconds ?? 60
         guard (1...3600).contains(deadline) else {
@@ -127,7 +129,48 @@ struct ConfigurationReader {
         return text
     }
 
-    private func readDNS(_ dns: ConfigurationFile.DNS?) throws -> SignerConfiguration.DNSSettings {
+    /// `[[tsig_keys]]`: each secret in a file only its owner can read, base64 as `keymgr -t`
+    /// and `tsig-keygen` print it.
+    private func readTSIGKeys(_ entries: [ConfigurationFile.TSIGKey]) throws -> [TSIGKey] {
+        var keys: [TSIGKey] = []
+        for (index, entry) in entries.enumerated() {
+            func fail(_ message: String, _ key: String) -> SignerError { self.fail(message, table: "tsig_keys", index: index, key: key) }
+            guard let name = try? DNSName(entry.name), !entry.name.isEmpty else { throw fail("tsig_keys.name \"\(entry.name)\" is not a DNS name", "name") }
+            guard !keys.contains(where: { $0.name == name.lowercased }) else { throw fail("two TSIG keys are called \(entry.name)", "name") }
+            let algorithmText = entry.algorithm ?? "hmac-sha256"
+            guard let algorithm = TSIGKey.Algorithm(rawValue: algorithmText) else {
+                throw fail("tsig_keys.algorithm \"\(algorithmText)\" is not one of \(TSIGKey.Algorithm.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))", "algorithm")
+            }
+            guard let mode = SecureFile.permissions(of: entry.secret_file), let bytes = try? SecureFile.read(entry.secret_file) else {
+                throw fail("tsig_keys.secret_file \(entry.secret_file) cannot be read", "secret_file")
+            }
+            guard mode & 0o077 == 0 else {
+                throw fail("tsig_keys.secret_file \(entry.secret_file) can be read by others (mode \(String(mode, radix: 8))); run chmod 600 \(entry.secret_file)", "secret_file")
+            }
+            let text = String(decoding: bytes.prefix(4096), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let secret = Data(base64Encoded: text), !secret.isEmpty else {
+                throw fail("tsig_keys.secret_file \(entry.secret_file) does not hold a base64 secret (make one with: keymgr -t \(entry.name) \(algorithm.rawValue))", "secret_file")
+            }
+            do {
+                keys.append(try TSIGKey(name: name, algorithm: algorithm, secret: Array(secret)))
+            } catch let error as DNSCodecError {
+                throw fail("tsig_keys \(entry.name): \(error.message)", "secret_file")
+            }
+        }
+        return keys
+    }
+
+    /// An IP address with an optional port (53): `192.0.2.1`, `192.0.2.1:5300`, `[2001:db8::1]:53`.
+    /// Names are not accepted: an address list that DNS could change is no access control.
+    private func serverAddress(_ text: String, key: String) throws -> SocketAddress {
+        let withPort = text.hasPrefix("[") || text.filter({ $0 == ":" }).count == 1 ? text : (text.contains(":") ? "[\(text)]:53" : "\(text):53")
+        guard let parsed = try? ListenAddress(parsing: withPort), let address = try? SocketAddress(ipAddress: parsed.host, port: parsed.port), parsed.port > 0 else {
+            throw fail("dns.\(key) entry \"\(text)\" is not an IP address with an optional :PORT", table: "dns", key: key)
+        }
+        return address
+    }
+
+    private func readDNS(_ dns: ConfigurationFile.DNS?, keys: [TSIGKey]) throws -> SignerConfiguration.DNSSettings {
         let listen = try (dns?.listen ?? ["0.0.0.0:53"]).map { text in
             do { return try ListenAddress(parsing: text) } catch {
                 throw fail("dns.listen entry \"\(text)\" is not HOST:PORT", table: "dns", key: "listen")
@@ -138,7 +181,7 @@ struct ConfigurationReader {
             guard (0...86_400).contains(value) else { throw fail("dns.\(key) must be between 0 and 86400 seconds", table: "dns", key: key) }
             return UInt32(value)
         }
-        let settings = SignerConfiguration.DNSSettings(
+        var settings = SignerConfiguration.DNSSettings(
             listen: listen,
             negativeTTL: try ttl(dns?.negative_ttl, "negative_ttl", default: 60),
             recordTTL: try ttl(dns?.record_ttl, "record_ttl", default: 300),
@@ -151,6 +194,42 @@ struct ConfigurationReader {
             try settings.serverConfiguration.validate()
         } catch let error as DNSServerError {
             throw fail("[dns]: \(error.message)", table: "dns", key: nil)
+        }
+        func key(named name: String, setting: String) throws -> TSIGKey {
+            guard let dnsName = try? DNSName(name), let key = keys.first(where: { $0.name == dnsName.lowercased }) else {
+                throw fail("dns.\(setting) names TSIG key \"\(name)\", which no [[tsig_keys]] entry defines", table: "dns", key: setting)
+            }
+            return key
+        }
+        var secondaries: [ZoneTransferPolicy.Secondary] = []
+        for entry in dns?.secondaries ?? [] {
+            let address = try serverAddress(entry.address, key: "secondaries")
+            secondaries.append(ZoneTransferPolicy.Secondary(address: address, keyName: try key(named: entry.key, setting: "secondaries").name))
+        }
+        settings.transfers = ZoneTransferPolicy(keys: keys, secondaries: secondaries)
+        let timeout = dns?.propagation_timeout_seconds ?? 10
+        guard (1...600).contains(timeout) else {
+            throw fail("dns.propagation_timeout_seconds must be between 1 and 600", table: "dns", key: "propagation_timeout_seconds")
+        }
+        settings.propagationTimeout = .seconds(timeout)
+        switch dns?.mode ?? "authoritative" {
+        case "authoritative":
+            for setting in [("primary", dns?.primary != nil), ("update_key", dns?.update_key != nil), ("nameservers", dns?.nameservers != nil)] where setting.1 {
+                throw fail("dns.\(setting.0) only applies with dns.mode = \"rfc2136\"", table: "dns", key: setting.0)
+            }
+        case "rfc2136":
+            guard let primaryText = dns?.primary, let keyName = dns?.update_key else {
+                throw fail("dns.mode = \"rfc2136\" needs dns.primary (the zone's primary, IP:PORT) and dns.update_key (a [[tsig_keys]] name)", table: "dns", key: "mode")
+            }
+            guard secondaries.isEmpty else {
+                throw fail("dns.secondaries transfer from our own listener, which dns.mode = \"rfc2136\" does not run; list the zone's servers in dns.nameservers", table: "dns", key: "secondaries")
+            }
+            let primary = try serverAddress(primaryText, key: "primary")
+            let nameservers = try (dns?.nameservers ?? [primaryText]).map { try serverAddress($0, key: "nameservers") }
+            guard !nameservers.isEmpty else { throw fail("dns.nameservers is empty: list every nameserver of the zone", table: "dns", key: "nameservers") }
+            settings.mode = .rfc2136(.init(primary: primary, key: try key(named: keyName, setting: "update_key"), nameservers: nameservers))
+        case let other:
+            throw fail("dns.mode is \"\(other)\"; use \"authoritative\" or \"rfc2136\"", table: "dns", key: "mode")
         }
         return settings
     }

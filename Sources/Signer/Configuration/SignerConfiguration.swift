@@ -1,5 +1,7 @@
 import CertificateSupport
+import DNSCodec
 import DNSServer
+import NIOCore
 import Foundation
 import SignerProtocol
 
@@ -50,6 +52,28 @@ public struct SignerConfiguration: Sendable {
         public var maximumTCPConnections: Int
         public var maximumTCPConnectionsPerClient: Int
         public var udpSocketsPerAddress: Int?
+        /// Who serves the zones: our own listener (with its secondaries), or an external primary.
+        public var mode: DNSMode = .authoritative
+        /// TSIG keys and the standard secondaries that transfer the zones from our listener.
+        public var transfers = ZoneTransferPolicy()
+        /// How long every nameserver has to serve a new challenge value before the order fails.
+        public var propagationTimeout: Duration = .seconds(10)
+    }
+
+    public enum DNSMode: Sendable {
+        /// The signer's listener is the zones' primary, with any `transfers.secondaries`.
+        case authoritative
+        /// The publisher's primary holds the zone; the signer only adds and deletes its
+        /// `_acme-challenge` TXT records there (RFC 2136) and runs no DNS listener.
+        case rfc2136(DynamicUpdateSettings)
+    }
+
+    public struct DynamicUpdateSettings: Sendable {
+        /// Where updates go: the zone's primary.
+        public var primary: SocketAddress
+        public var key: TSIGKey
+        /// Every nameserver of the zone, each of which must serve a value before `respond`.
+        public var nameservers: [SocketAddress]
     }
 
     public struct HTTPSettings: Sendable {

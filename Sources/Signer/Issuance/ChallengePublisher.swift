@@ -3,18 +3,17 @@ import DNSCodec
 import DNSServer
 import Logging
 
-/// Where DNS-01 values are published. Behind a protocol so a backend shared by several signer
-/// processes (a database, a DNS UPDATE primary) can replace the in-process zone store later.
+/// Where DNS-01 values are published: the in-process zone store our DNS listener serves, or
+/// an external primary by RFC 2136 (`DynamicUpdateStore`). Chosen in the composition root.
 protocol ChallengeStore: Sendable {
-    func add(_ value: String, at name: DNSName) throws
+    func add(_ value: String, at name: DNSName) async throws
     /// Withdraws `value`; true when it was there.
     @discardableResult
-    func remove(_ value: String, at name: DNSName) -> Bool
-    /// Withdraws every value this signer published, for example after a crash. A shared store
-    /// would remove only this signer's; the in-process store starts empty on every start.
-    func removeAll() -> Int
+    func remove(_ value: String, at name: DNSName) async -> Bool
+    /// Withdraws every value this signer published, for example after a crash.
+    func removeAll() async -> Int
     /// Every value published now, for the sweep.
-    func all() -> [(name: DNSName, value: String)]
+    func all() async -> [(name: DNSName, value: String)]
 }
 
 extension ZoneStore: ChallengeStore {
@@ -24,45 +23,73 @@ extension ZoneStore: ChallengeStore {
     func all() -> [(name: DNSName, value: String)] { allTXT() }
 }
 
-/// The signer's DNS-01 solver: adds the value to our zone, then waits until our own listener
-/// answers with it over the network before the CA is told to look.
+/// The signer's DNS-01 solver: adds the value to the zone, then waits until every nameserver
+/// the CA may ask answers with it over the network before the CA is told to look.
 struct ChallengePublisher: DNS01Solver {
     let store: any ChallengeStore
     let probe: ServedValueProbe
     /// The values a live order owns: registered before they are published, released when withdrawn.
     let owned: OwnedChallengeValues
+    /// How long the nameservers have, together, to serve a new value; then the order fails.
+    var propagationTimeout: Duration = .seconds(10)
+    /// Where the time each nameserver took is shown; nil in tests of the publisher alone.
+    var metrics: SignerMetrics?
     let logger: Logger
 
     func present(name: String, value: String) async throws {
         let dnsName = try DNSName(name)
         owned.register(value, at: dnsName)
         do {
-            try store.add(value, at: dnsName)
+            try await store.add(value, at: dnsName)
         } catch {
             owned.release(value, at: dnsName)
             throw error
         }
-        // Whatever ends the wait (the probe failing, the deadline, a cancellation), a value
+        // Whatever ends the wait (a nameserver too slow, the deadline, a cancellation), a value
         // that is not confirmed is not left behind; the flow withdraws it again, harmlessly.
         do {
-            var backoff = Duration.milliseconds(2)
-            while true {
-                if try await probe.txtValues(at: dnsName).contains(value) { return }
-                // A store and its listener share memory, so this only loops for a shared backend.
-                logger.debug("challenge value not served yet", metadata: ["dns.query.name": "\(name)"])
-                try await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .milliseconds(500))
+            let started = ContinuousClock.now
+            let giveUp = started + propagationTimeout
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for server in probe.servers {
+                    group.addTask {
+                        try await waitUntilServed(value, at: dnsName, by: server, giveUpAt: giveUp)
+                        metrics?.recordPropagation(server: server.name, duration: .now - started)
+                    }
+                }
+                try await group.waitForAll()
             }
         } catch {
-            store.remove(value, at: dnsName)
+            await store.remove(value, at: dnsName)
             owned.release(value, at: dnsName)
             throw error
         }
     }
 
+    /// Asks `server` until it answers with `value`; a server that does not answer at all is
+    /// asked again too (a secondary may be mid-transfer), until `giveUpAt`.
+    private func waitUntilServed(_ value: String, at name: DNSName, by server: ServedValueProbe.Server, giveUpAt: ContinuousClock.Instant) async throws {
+        var backoff = Duration.milliseconds(2)
+        var lastProblem = "it served other values"
+        while true {
+            do {
+                if try await probe.txtValues(at: name, from: server.address).contains(value) { return }
+            } catch let error as DNSExchange.Timeout {
+                lastProblem = "\(error)"
+            }
+            try Task.checkCancellation()
+            guard ContinuousClock.now + backoff < giveUpAt else {
+                throw SignerError(.dnsPublishing, "nameserver \(server.name) (\(server.address)) did not serve the challenge at \(name) within \(propagationTimeout.components.seconds) s (\(lastProblem)); check that it transfers the zone from this signer")
+            }
+            logger.debug("challenge value not served yet", metadata: ["dns.query.name": "\(name)", "dns.server": "\(server.name)"])
+            try await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .milliseconds(200))
+        }
+    }
+
     func cleanUp(name: String, value: String) async throws {
         let dnsName = try DNSName(name)
-        store.remove(value, at: dnsName)
+        await store.remove(value, at: dnsName)
         owned.release(value, at: dnsName)
     }
 }

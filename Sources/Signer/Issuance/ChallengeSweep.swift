@@ -43,19 +43,19 @@ struct ChallengeSweep: Service {
         try? await cancelWhenGracefulShutdown {
             while true {
                 try await Task.sleep(for: interval)
-                sweep()
+                await sweep()
             }
         }
     }
 
     /// One pass; returns how many values it withdrew.
     @discardableResult
-    func sweep(now: ContinuousClock.Instant = .now) -> Int {
+    func sweep(now: ContinuousClock.Instant = .now) async -> Int {
         var withdrawn = 0
-        for (name, value) in store.all() {
+        for (name, value) in await store.all() {
             if let since = owned.registered(value, at: name), now - since < maximumAge { continue }
             // False when the flow withdrew it since the listing: then there was nothing to do.
-            guard store.remove(value, at: name) else { continue }
+            guard await store.remove(value, at: name) else { continue }
             owned.release(value, at: name)
             withdrawn += 1
             logger.error("withdrew a challenge value no live order owns (a bug: the flow should have)", metadata: ["dns.query.name": "\(name)"])

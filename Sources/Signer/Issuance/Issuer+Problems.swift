@@ -26,6 +26,9 @@ extension Issuer {
                 return Problem(.caUnavailable, detail: "\(what)\(caDetail); try again later", caProblemType: caType, retryAfterSeconds: retryAfter ?? 30)
             }
             return Problem(.caRefused, detail: "\(ca) refused the order (\(error.code))\(caDetail)", caProblemType: caType)
+        case let error as SignerError where error.code == .dnsPublishing:
+            logger.warning("the challenge could not be published", metadata: ["error": "\(error.message)"])
+            return Problem(.dnsUnavailable, detail: error.message, retryAfterSeconds: 30)
         default:
             logger.error("issuance failed unexpectedly", metadata: ["error": "\(error)"])
             return Problem(.internalError, detail: "the signer failed while issuing; the fault is logged")

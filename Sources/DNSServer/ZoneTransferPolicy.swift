@@ -1,0 +1,50 @@
+import DNSCodec
+import NIOCore
+
+/// The TSIG keys this server knows and the secondaries that may transfer its zones.
+///
+/// A transfer needs both: a request from a secondary's address, signed with that secondary's
+/// key. Anyone else is refused, as when no secondary is configured: the zone's dynamic data
+/// is nobody else's business.
+public struct ZoneTransferPolicy: Sendable {
+    /// One standard secondary (Knot, BIND, NSD, a provider's "secondary DNS").
+    public struct Secondary: Sendable, Hashable {
+        /// Where it answers queries and hears NOTIFY; its transfers must come from this host.
+        public var address: SocketAddress
+        /// The TSIG key its transfers and our NOTIFYs are signed with.
+        public var keyName: DNSName
+
+        public init(address: SocketAddress, keyName: DNSName) {
+            self.address = address
+            self.keyName = keyName.lowercased
+        }
+    }
+
+    public var keys: [TSIGKey]
+    public var secondaries: [Secondary]
+
+    public init(keys: [TSIGKey] = [], secondaries: [Secondary] = []) {
+        self.keys = keys
+        self.secondaries = secondaries
+    }
+
+    /// The key called `name`, if configured.
+    public func key(named name: DNSName) -> TSIGKey? {
+        keys.first { $0.name == name.lowercased }
+    }
+
+    /// True when `client` is a secondary's address and `key` that secondary's key.
+    func allowsTransfer(from client: SocketAddress?, signedWith key: TSIGKey?) -> Bool {
+        guard let host = client?.ipAddress, let key else { return false }
+        return secondaries.contains { $0.address.ipAddress == host && $0.keyName == key.name }
+    }
+
+    public func validate() throws {
+        for secondary in secondaries where key(named: secondary.keyName) == nil {
+            throw DNSServerError(.invalidConfiguration, "secondary \(secondary.address) names TSIG key \(secondary.keyName), which is not configured")
+        }
+        guard Set(keys.map(\.name)).count == keys.count else {
+            throw DNSServerError(.invalidConfiguration, "a TSIG key name is used twice")
+        }
+    }
+}

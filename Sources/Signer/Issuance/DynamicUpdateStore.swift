@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import DNSCodec
+import DNSServer
+import NIOCore
+import Synchronization
+
+/// Publishes challenge values on the publisher's own primary by DNS UPDATE (RFC 2136), signed
+/// with TSIG, for `[dns] mode = "rfc2136"`. It touches nothing but TXT records at
+/// `_acme-challenge` names inside the configured zones: every update names one such record and
+/// nothing else, so a key the primary limits to those names (Knot's `update-owner`, BIND's
+/// `update-policy`) is enough.
+final class DynamicUpdateStore: ChallengeStore {
+    let settings: SignerConfiguration.DynamicUpdateSettings
+    let origins: [DNSName]
+    let challengeTTL: UInt32
+    let exchange: DNSExchange
+    static let attemptTimeout = TimeAmount.seconds(2)
+
+    private struct Key: Hashable {
+        let name: DNSName
+        let value: String
+    }
+    /// What this process published and not yet withdrew, counted like the zone store's sets:
+    /// two orders with an equal value share one record, deleted when the last lets go.
+    private let published = Mutex<[Key: Int]>([:])
+
+    init(settings: SignerConfiguration.DynamicUpdateSettings, origins: [DNSName], challengeTTL: UInt32, exchange: DNSExchange = DNSExchange()) {
+        self.settings = settings
+        self.origins = origins.map(\.lowercased)
+        self.challengeTTL = challengeTTL
+        self.exchange = exchange
+    }
+
+    func add(_ value: String, at name: DNSName) async throws {
+        let origin = try zone(of: name)
+        guard value.utf8.count <= ZoneStore.maximumValueLength else {
+            throw SignerError(.dnsPublishing, "TXT value of \(value.utf8.count) bytes is too long to publish")
+        }
+        let key = Key(name: name.lowercased, value: value)
+        let first = published.withLock { published in
+            published[key, default: 0] += 1
+            return published[key] == 1
+        }
+        guard first else { return }
+        do {
+            try await update(origin, DNSResourceRecord(name: name, ttl: challengeTTL, data: .txt(TXTRecord(value: value))))
+        } catch {
+            published.withLock { published in
+                published[key, default: 1] -= 1
+                if published[key] == 0 { published[key] = nil }
+            }
+            throw error
+        }
+    }
+
+    @discardableResult
+    func remove(_ value: String, at name: DNSName) async -> Bool {
+        let key = Key(name: name.lowercased, value: value)
+        let last: Bool? = published.withLock { published in
+            guard let count = published[key] else { return nil }
+            published[key] = count > 1 ? count - 1 : nil
+            return count == 1
+        }
+        guard let last else { return false }
+        if last, let origin = try? zone(of: name) {
+            // RFC 2136 §2.5.4: class NONE, TTL 0 deletes this one record and leaves the others.
+            try? await update(origin, DNSResourceRecord(name: name, recordClass: .none, ttl: 0, data: .txt(TXTRecord(value: value))))
+        }
+        return true
+    }
+
+    func removeAll() async -> Int {
+        let all = published.withLock { published in
+            defer { published = [:] }
+            return published
+        }
+        for key in all.keys {
+            if let origin = try? zone(of: key.name) {
+                try? await update(origin, DNSResourceRecord(name: key.name, recordClass: .none, ttl: 0, data: .txt(TXTRecord(value: key.value))))
+            }
+        }
+        return all.values.reduce(0, +)
+    }
+
+    func all() async -> [(name: DNSName, value: String)] {
+        published.withLock { published in published.keys.map { ($0.name, $0.value) } }
+    }
+
+    /// Deletes every TXT record at `name` (class ANY): at start, for the fixed `_acme-challenge`
+    /// names, to withdraw what a run that crashed left behind.
+    func clear(_ name: DNSName) async throws {
+        try await update(try zone(of: name), DNSResourceRecord(name: name, recordClass: .any, ttl: 0, data: .unknown(type: .txt, bytes: [])))
+    }
+
+    /// The zone `name` is in; only `_acme-challenge` names are ever updated.
+    private func zone(of name: DNSName) throws -> DNSName {
+        guard name.labels.first.map({ String(decoding: $0, as: UTF8.self).lowercased() }) == "_acme-challenge",
+              let origin = origins.filter({ name.isSubdomain(of: $0) }).max(by: { $0.labelCount < $1.labelCount })
+        else {
+            throw SignerError(.dnsPublishing, "\(name) is not an _acme-challenge name in a configured zone; the signer updates nothing else")
+        }
+        return origin
+    }
+
+    /// One UPDATE with one record in its update section and no prerequisites, signed, sent
+    /// over UDP (TCP when truncated) up to three times: adding a record that is there, or
+    /// deleting one that is not, changes nothing, so a retry is harmless.
+    func update(_ origin: DNSName, _ record: DNSResourceRecord) async throws {
+        var message = DNSMessage(header: DNSHeader(id: UInt16.random(in: 0...UInt16.max), opcode: .update), questions: [DNSQuestion(name: origin, type: .soa)])
+        message.authorities = [record]  // RFC 2136 §2: the update section sits where authorities do
+        var lastError: any Error = DNSExchange.Timeout(server: settings.primary)
+        for _ in 0..<3 {
+            message.header.id = UInt16.random(in: 0...UInt16.max)
+            let signed = try TSIG.sign(try message.serialized(), with: settings.key, timeSigned: Self.now())
+            do {
+                var answer = try await exchange.udp(signed.message, to: settings.primary, timeout: Self.attemptTimeout)
+                if let header = DNSHeader(peekingAt: ByteBuffer(bytes: answer)), header.isTruncated {
+                    answer = try await exchange.tcp(signed.message, to: settings.primary, timeout: Self.attemptTimeout)
+                }
+                try check(answer, requestMAC: signed.mac, origin: origin)
+                return
+            } catch let error as DNSExchange.Timeout {
+                lastError = error
+            }
+        }
+        throw SignerError(.dnsPublishing, "the primary at \(settings.primary) did not answer the update for \(record.name): \(lastError)")
+    }
+
+    /// The primary's answer, checked: signed by our key over our request, NOERROR. Anything
+    /// else becomes a message that says what to fix.
+    private func check(_ answer: [UInt8], requestMAC: [UInt8], origin: DNSName) throws {
+        guard let header = DNSHeader(peekingAt: ByteBuffer(bytes: answer)) else {
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary) sent an answer without a DNS header")
+        }
+        let code = DNSResponseCode(rawValue: UInt16(header.responseCodeLow))
+        let keyName = settings.key.name
+        if code == .notAuthorized {
+            let reason = switch TSIG.error(in: answer) {
+            case 16: "BADSIG: its secret for the key differs from ours"
+            case 17: "BADKEY: it does not know a key of that name and algorithm"
+            case 18: "BADTIME: our clocks differ by more than 5 minutes"
+            default: "NOTAUTH"
+            }
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary) refused TSIG key \(keyName) (\(reason)); check [[tsig_keys]] against the primary's key")
+        }
+        switch TSIG.verify(answer, keys: [settings.key], now: Self.now(), requestMAC: requestMAC) {
+        case .success: break
+        case .failure(let failure): throw SignerError(.dnsPublishing, "the primary's answer does not carry a valid signature by \(keyName) (\(failure))")
+        case nil: throw SignerError(.dnsPublishing, "the primary at \(settings.primary) answered the update unsigned (\(code))")
+        }
+        switch code {
+        case .noError:
+            return
+        case .refused:
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary) refused the update: allow key \(keyName) to update TXT records at _acme-challenge names in \(origin)")
+        case .notZone, .notAuthorized:
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary) is not authoritative for \(origin) (\(code))")
+        default:
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary) answered the update with \(code)")
+        }
+    }
+
+    private static func now() -> UInt64 { UInt64(max(0, time(nil))) }
+}
