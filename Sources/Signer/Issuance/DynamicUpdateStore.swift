@@ -19,6 +19,8 @@ final class DynamicUpdateStore: ChallengeStore {
     let challengeTTL: UInt32
     let exchange: DNSExchange
     static let attemptTimeout = TimeAmount.seconds(2)
+    /// Values published at once, at most: orders are bounded by the issuance gate long before.
+    static let maximumPublished = 10_000
 
     private struct Key: Hashable {
         let name: DNSName
@@ -41,7 +43,10 @@ final class DynamicUpdateStore: ChallengeStore {
             throw SignerError(.dnsPublishing, "TXT value of \(value.utf8.count) bytes is too long to publish")
         }
         let key = Key(name: name.lowercased, value: value)
-        let first = published.withLock { published in
+        let first = try published.withLock { published in
+            guard published[key] != nil || published.count < Self.maximumPublished else {
+                throw SignerError(.dnsPublishing, "\(published.count) challenge values are already published; no more until some are withdrawn")
+            }
             published[key, default: 0] += 1
             return published[key] == 1
         }
