@@ -15,7 +15,7 @@ package struct DNSExchange: Sendable {
     package struct Timeout: Error, CustomStringConvertible {
         package let server: SocketAddress
         package init(server: SocketAddress) { self.server = server }
-        package var description: String { "the DNS server at \(server) did not answer in time" }
+        package var description: String { "the DNS server at \(server.hostAndPort) did not answer in time" }
     }
 
     /// Sends `query` (wire form) over UDP and returns the first datagram from `server` whose ID
@@ -86,5 +86,14 @@ package struct DNSExchange: Sendable {
 
     private static func isResponse(_ message: [UInt8], to id: UInt16) -> Bool {
         message.count >= DNSHeader.byteCount && self.id(of: message) == id && message[2] & 0x80 != 0
+    }
+}
+
+extension SocketAddress {
+    /// `192.0.2.1:53` or `[2001:db8::1]:53`, as people write it in configuration files.
+    package var hostAndPort: String {
+        let host = ipAddress ?? "?"
+        let port = self.port ?? 0
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }

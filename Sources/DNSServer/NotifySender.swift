@@ -123,7 +123,7 @@ public struct NotifySender: Service {
     }
 
     private func metadata(_ secondary: ZoneTransferPolicy.Secondary, _ origin: DNSName, _ serial: UInt32) -> Logger.Metadata {
-        ["dns.secondary": "\(secondary.address)", "dns.zone": "\(origin)", "dns.serial": "\(serial)"]
+        ["dns.secondary": "\(secondary.address.hostAndPort)", "dns.zone": "\(origin)", "dns.serial": "\(serial)"]
     }
 
     /// One NOTIFY: SOA question, the new SOA as a hint in the answer section, signed; the

@@ -78,13 +78,13 @@ struct LocalResources {
         case .authoritative:
             challenges = store
             let secondaries = configuration.dns.transfers.secondaries.map {
-                ServedValueProbe.Server(name: "\($0.address.ipAddress ?? "?"):\($0.address.port ?? 53)", address: $0.address)
+                ServedValueProbe.Server(name: $0.address.hostAndPort, address: $0.address)
             }
             probe = try ServedValueProbe(listener: configuration.dns.listen[0], others: secondaries, eventLoopGroup: group)
         case .rfc2136(let settings):
             challenges = DynamicUpdateStore(settings: settings, origins: configuration.zones.map(\.dns.origin), challengeTTL: configuration.dns.challengeTTL)
             probe = ServedValueProbe(
-                servers: settings.nameservers.map { ServedValueProbe.Server(name: "\($0.ipAddress ?? "?"):\($0.port ?? 53)", address: $0) },
+                servers: settings.nameservers.map { ServedValueProbe.Server(name: $0.hostAndPort, address: $0) },
                 eventLoopGroup: group)
         }
         switch configuration.http.tls {

@@ -113,7 +113,7 @@ public final class DNSPeer: @unchecked Sendable {
                     notify no;
                     dnssec-validation no;
                     allow-query { 127.0.0.1; };
-                    allow-transfer { none; };
+                    allow-transfer { 127.0.0.1; };
                 };
                 controls { };
 
@@ -171,6 +171,28 @@ public final class DNSPeer: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(100))
         }
         throw TestFailure("\(kind.rawValue) on port \(port) did not serve \(zone) (serial ≥ \(serial)) within \(timeout): \(log.suffix(3000))")
+    }
+
+    /// Every record of `zone` as the server holds it, SOA left out (its serial moves), one
+    /// normalised line each ("owner ttl type data", lowercased), sorted: for comparing the zone
+    /// before and after. Knot's comes from its control socket, BIND's by AXFR.
+    public func zoneRecords(_ zone: String) async throws -> [String] {
+        let result: CommandResult
+        switch kind {
+        case .knot:
+            result = try await runCommand("/usr/sbin/knotc", ["-s", directory.appendingPathComponent("knot.sock").path, "zone-read", zone])
+        case .bind, .nsd:
+            result = try await runCommand("dig", ["@127.0.0.1", "-p", String(port), "+nocmd", "+nostats", "+nocomments", "AXFR", zone])
+        }
+        guard result.status == 0 else { throw TestFailure("cannot read \(zone) from \(kind): \(result.standardOutput) \(result.standardError)") }
+        let lines = result.standardOutput.split(separator: "\n").compactMap { line -> String? in
+            var fields = line.split(whereSeparator: \.isWhitespace).map { $0.lowercased() }
+            if fields.first?.hasPrefix("[") == true { fields.removeFirst() }
+            fields.removeAll { $0 == "in" }
+            guard fields.count >= 4, !fields[0].hasPrefix(";"), fields[2] != "soa" else { return nil }
+            return fields.joined(separator: " ")
+        }
+        return Set(lines).sorted()
     }
 
     /// The TXT values the peer serves at `name` now.

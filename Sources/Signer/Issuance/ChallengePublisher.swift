@@ -79,7 +79,7 @@ struct ChallengePublisher: DNS01Solver {
             }
             try Task.checkCancellation()
             guard ContinuousClock.now + backoff < giveUpAt else {
-                throw SignerError(.dnsPublishing, "nameserver \(server.name) (\(server.address)) did not serve the challenge at \(name) within \(propagationTimeout.components.seconds) s (\(lastProblem)); check that it transfers the zone from this signer")
+                throw SignerError(.dnsPublishing, "nameserver \(server.name) did not serve the challenge at \(name) within \(propagationTimeout.components.seconds) s (\(lastProblem)); check that it transfers the zone from this signer")
             }
             logger.debug("challenge value not served yet", metadata: ["dns.query.name": "\(name)", "dns.server": "\(server.name)"])
             try await Task.sleep(for: backoff)

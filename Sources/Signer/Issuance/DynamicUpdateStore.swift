@@ -111,12 +111,26 @@ final class DynamicUpdateStore: ChallengeStore {
         return origin
     }
 
-    /// One UPDATE with one record in its update section and no prerequisites, signed, sent
-    /// over UDP (TCP when truncated) up to three times: adding a record that is there, or
-    /// deleting one that is not, changes nothing, so a retry is harmless.
+    /// An UPDATE that changes nothing: its one prerequisite is that the zone's apex exists
+    /// (RFC 2136 §2.4.4), its update section is empty. The primary still checks our key and
+    /// our permission to update, which is what `check-config` wants to know.
+    func probeUpdatePermission(_ origin: DNSName) async throws {
+        let apexInUse = DNSResourceRecord(name: origin, recordClass: .any, ttl: 0, data: .unknown(type: .any, bytes: []))
+        try await send(origin, prerequisites: [apexInUse], updates: [], describing: origin)
+    }
+
+    /// One UPDATE with one record in its update section and no prerequisites.
     func update(_ origin: DNSName, _ record: DNSResourceRecord) async throws {
+        try await send(origin, prerequisites: [], updates: [record], describing: record.name)
+    }
+
+    /// Sends an UPDATE, signed, over UDP (TCP when truncated) up to three times: adding a
+    /// record that is there, or deleting one that is not, changes nothing, so a retry is harmless.
+    private func send(_ origin: DNSName, prerequisites: [DNSResourceRecord], updates: [DNSResourceRecord], describing name: DNSName) async throws {
         var message = DNSMessage(header: DNSHeader(id: UInt16.random(in: 0...UInt16.max), opcode: .update), questions: [DNSQuestion(name: origin, type: .soa)])
-        message.authorities = [record]  // RFC 2136 §2: the update section sits where authorities do
+        // RFC 2136 §2: the prerequisites sit where answers do, the updates where authorities do.
+        message.answers = prerequisites
+        message.authorities = updates
         var lastError: any Error = DNSExchange.Timeout(server: settings.primary)
         for _ in 0..<3 {
             message.header.id = UInt16.random(in: 0...UInt16.max)
@@ -132,14 +146,14 @@ final class DynamicUpdateStore: ChallengeStore {
                 lastError = error
             }
         }
-        throw SignerError(.dnsPublishing, "the primary at \(settings.primary) did not answer the update for \(record.name): \(lastError)")
+        throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) did not answer the update for \(name): \(lastError)")
     }
 
     /// The primary's answer, checked: signed by our key over our request, NOERROR. Anything
     /// else becomes a message that says what to fix.
     private func check(_ answer: [UInt8], requestMAC: [UInt8], origin: DNSName) throws {
         guard let header = DNSHeader(peekingAt: ByteBuffer(bytes: answer)) else {
-            throw SignerError(.dnsPublishing, "the primary at \(settings.primary) sent an answer without a DNS header")
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) sent an answer without a DNS header")
         }
         let code = DNSResponseCode(rawValue: UInt16(header.responseCodeLow))
         let keyName = settings.key.name
@@ -150,22 +164,22 @@ final class DynamicUpdateStore: ChallengeStore {
             case 18: "BADTIME: our clocks differ by more than 5 minutes"
             default: "NOTAUTH"
             }
-            throw SignerError(.dnsPublishing, "the primary at \(settings.primary) refused TSIG key \(keyName) (\(reason)); check [[tsig_keys]] against the primary's key")
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) refused TSIG key \(keyName) (\(reason)); check [[tsig_keys]] against the primary's key")
         }
         switch TSIG.verify(answer, keys: [settings.key], now: Self.now(), requestMAC: requestMAC) {
         case .success: break
         case .failure(let failure): throw SignerError(.dnsPublishing, "the primary's answer does not carry a valid signature by \(keyName) (\(failure))")
-        case nil: throw SignerError(.dnsPublishing, "the primary at \(settings.primary) answered the update unsigned (\(code))")
+        case nil: throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) answered the update unsigned (\(code))")
         }
         switch code {
         case .noError:
             return
         case .refused:
-            throw SignerError(.dnsPublishing, "the primary at \(settings.primary) refused the update: allow key \(keyName) to update TXT records at _acme-challenge names in \(origin)")
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) refused the update: allow key \(keyName) to update TXT records at _acme-challenge names in \(origin)")
         case .notZone, .notAuthorized:
-            throw SignerError(.dnsPublishing, "the primary at \(settings.primary) is not authoritative for \(origin) (\(code))")
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) is not authoritative for \(origin) (\(code))")
         default:
-            throw SignerError(.dnsPublishing, "the primary at \(settings.primary) answered the update with \(code)")
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) answered the update with \(code)")
         }
     }
 
