@@ -1,3 +1,4 @@
+import DNSServer
 import Foundation
 @testable import Signer
 import Testing
@@ -98,6 +99,62 @@ struct ConfigurationTests {
         #expect(try SignerConfiguration(contentsOfFile: path).warnings(configurationPath: path).first?.contains("eab_mac_key_file") == true)
         chmod(path, 0o600)
         #expect(try SignerConfiguration(contentsOfFile: path).warnings(configurationPath: path).allSatisfy { !$0.contains("eab_mac_key") })
+    }
+
+    /// TSIG secrets come from a file only its owner reads, in base64, at least 16 bytes; a
+    /// secondary or update key must name a defined key; rfc2136 needs its primary and key and
+    /// takes no secondaries; addresses are IPs, with port 53 unless given.
+    @Test func tsigKeysSecondariesAndTheExternalPrimary() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tsig-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let secret = directory.appendingPathComponent("transfer.secret").path
+        try Data((0..<32).map { UInt8($0) }).base64EncodedString().write(toFile: secret, atomically: true, encoding: .utf8)
+        chmod(secret, 0o600)
+        func configuration(dns: String) -> String {
+            Self.minimal.replacingOccurrences(of: "[[zones]]", with: """
+                [dns]
+                \(dns)
+
+                [[tsig_keys]]
+                name = "transfer"
+                secret_file = "\(secret)"
+
+                [[zones]]
+                """)
+        }
+        let primary = try SignerConfiguration(toml: configuration(dns: #"secondaries = [{ address = "192.0.2.7", key = "transfer" }, { address = "[2001:db8::7]:5300", key = "transfer" }]"#))
+        #expect(primary.dns.transfers.secondaries.map(\.address.hostAndPort) == ["192.0.2.7:53", "[2001:db8::7]:5300"])
+        #expect(primary.dns.transfers.keys.first?.secret.count == 32)
+        #expect("\(primary.dns.transfers)".contains("secret: [") == false, "a key prints without its secret")
+        guard case .authoritative = primary.dns.mode else { Issue.record("expected authoritative"); return }
+
+        let external = try SignerConfiguration(toml: configuration(dns: """
+            mode = "rfc2136"
+            primary = "192.0.2.1:53"
+            update_key = "transfer"
+            """))
+        guard case .rfc2136(let settings) = external.dns.mode else { Issue.record("expected rfc2136"); return }
+        #expect(settings.primary.hostAndPort == "192.0.2.1:53" && settings.nameservers.map(\.hostAndPort) == ["192.0.2.1:53"])
+
+        let refused: [(String, String)] = [
+            (#"secondaries = [{ address = "ns2.example.net", key = "transfer" }]"#, "is not an IP address"),
+            (#"secondaries = [{ address = "192.0.2.7", key = "other" }]"#, "which no [[tsig_keys]] entry defines"),
+            (#"mode = "rfc2136""#, "needs dns.primary"),
+            ("mode = \"rfc2136\"\nprimary = \"192.0.2.1\"\nupdate_key = \"transfer\"\nsecondaries = [{ address = \"192.0.2.7\", key = \"transfer\" }]", "does not run"),
+            (#"primary = "192.0.2.1""#, "only applies with dns.mode"),
+            (#"mode = "nsupdate""#, "use \"authoritative\" or \"rfc2136\""),
+            ("propagation_timeout_seconds = 0", "between 1 and 600"),
+        ]
+        for (dns, message) in refused {
+            #expect { try SignerConfiguration(toml: configuration(dns: dns)) } throws: { "\($0)".contains(message) }
+        }
+        chmod(secret, 0o640)
+        #expect { try SignerConfiguration(toml: configuration(dns: "")) } throws: { "\($0)".contains("can be read by others") }
+        chmod(secret, 0o600)
+        try "c2hvcnQ=".write(toFile: secret, atomically: true, encoding: .utf8)
+        chmod(secret, 0o600)
+        #expect { try SignerConfiguration(toml: configuration(dns: "")) } throws: { "\($0)".contains("at least 32") }
     }
 
     /// `[[acme]]` lists CAs in the order requests try them; each needs its own name and key.

@@ -6,13 +6,14 @@ import ServiceLifecycle
 /// then shuts it down gracefully.
 public func withRunningDNSServer<Result: Sendable>(
     store: ZoneStore,
+    transfers: ZoneTransferPolicy = ZoneTransferPolicy(),
     _ body: @Sendable (_ port: Int) async throws -> Result
 ) async throws -> Result {
     let (addresses, continuation) = AsyncStream.makeStream(of: [ListenAddress].self)
     let logger = Logger(label: "test.dns", factory: { _ in SwiftLogNoOpLogHandler() })
     let server = DNSServer(
         configuration: DNSServerConfiguration(listenAddresses: [ListenAddress(host: "127.0.0.1", port: 0)]),
-        store: store, logger: logger,
+        store: store, transfers: transfers, logger: logger,
         onServerRunning: { continuation.yield($0) })
     let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
     return try await withThrowingTaskGroup(of: Result?.self) { tasks in
