@@ -160,7 +160,7 @@ struct ZoneTransferTests {
         knot.stop()
         try await harness.restartSigner()
         let changed = try await Self.soaSerial(port: dnsPort)
-        _ = try await harness.signer.waitForOutput(matching: "does not acknowledge NOTIFY", in: .standardError, timeout: .seconds(20))
+        _ = try await harness.signer.waitForOutput(matching: "a secondary does not take the zone.s new serial", in: .standardError, timeout: .seconds(20))
         try knot.start()
         // Knot's own refresh timer is an hour away (SOA refresh 3600): only a NOTIFY brings this.
         try await knot.waitUntilServing(SignerHarness.zone, serialAtLeast: changed, timeout: .seconds(40))

@@ -53,11 +53,21 @@ public final class DNSPeer: @unchecked Sendable {
         return text
     }
 
+    /// Where the server keeps its configuration and data. BIND's goes under /var/cache/bind:
+    /// Debian's AppArmor profile for named lets it read and write there and nowhere in /tmp.
+    private static func scratchDirectory(for kind: Kind) throws -> URL {
+        let name = "csrproxy-test-\(kind.rawValue)-\(UUID().uuidString)"
+        let base = kind == .bind && FileManager.default.isWritableFile(atPath: "/var/cache/bind")
+            ? URL(fileURLWithPath: "/var/cache/bind") : FileManager.default.temporaryDirectory
+        let directory = base.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
     /// A secondary of the signer's DNS on `signerPort`, for `zone`, signing with `key`, on
     /// `port` (a free one if nil).
     public static func secondary(_ kind: Kind, zone: String, signerPort: Int, key: SharedTSIGKey, port: Int? = nil) async throws -> DNSPeer {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(kind.rawValue)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory(for: kind)
         let port = try port ?? freeDNSPort()
         let values = [
             "ZONE": zone, "SIGNER_ADDRESS": "127.0.0.1", "SIGNER_PORT": String(signerPort),
@@ -69,8 +79,7 @@ public final class DNSPeer: @unchecked Sendable {
 
     /// The zone's primary, serving `zoneText` from a file and accepting the signer's updates.
     public static func primary(_ kind: Kind, zone: String, name: String, zoneText: String, key: SharedTSIGKey) async throws -> DNSPeer {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(kind.rawValue)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory(for: kind)
         let zoneFile = directory.appendingPathComponent("\(zone).zone").path
         try zoneText.write(toFile: zoneFile, atomically: true, encoding: .utf8)
         let port = try freeDNSPort()

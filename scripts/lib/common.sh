@@ -26,6 +26,23 @@ ensure_debian_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
+# DNS servers the tests start themselves on their own ports. Debian would start each as a
+# service on port 53 when it is installed, where they collide with each other (and a failed start
+# fails the install); a policy-rc.d that says no keeps them stopped, as on a container.
+ensure_debian_servers() {
+    local policy=/usr/sbin/policy-rc.d sudo="" created=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# csrproxy scripts/test: install without starting services\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod 755 "$policy"
+        created=1
+    fi
+    local status=0
+    ensure_debian_packages "$@" || status=$?
+    [ -n "$created" ] && $sudo rm -f "$policy"
+    return "$status"
+}
+
 # A free TCP/UDP port on 127.0.0.1 (free for both at the time of asking).
 free_port() {
     python3 - <<'PY'
