@@ -47,21 +47,30 @@ final class TCPQueryHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        if response.continuation.isEmpty && response.question?.type != .axfr && response.question?.type != .ixfr {
-            logger.debug("answered", metadata: response.logMetadata(transport: .tcp))
-        } else {
-            var metadata = response.logMetadata(transport: .tcp)
-            metadata["dns.client"] = "\(context.channel.remoteAddress?.description ?? "?")"
-            metadata["dns.messages"] = "\(response.continuation.count + 1)"
-            logger.info("zone transfer answered", metadata: metadata)
-        }
-        for message in [response.bytes] + response.continuation {
-            var framed = context.channel.allocator.buffer(capacity: message.readableBytes + 2)
-            framed.writeInteger(UInt16(message.readableBytes))
-            framed.writeImmutableBuffer(message)
-            context.write(wrapOutboundOut(framed), promise: nil)
-        }
+        log(response, client: context.channel.remoteAddress)
+        write(response.bytes, context: context)
+        for message in response.continuation { write(message, context: context) }
         hasUnflushedWrites = true
+    }
+
+    /// Frames one message with its two-byte length and queues it.
+    private func write(_ message: ByteBuffer, context: ChannelHandlerContext) {
+        var framed = context.channel.allocator.buffer(capacity: message.readableBytes + 2)
+        framed.writeInteger(UInt16(message.readableBytes))
+        framed.writeImmutableBuffer(message)
+        context.write(wrapOutboundOut(framed), promise: nil)
+    }
+
+    /// A query at debug level; a zone transfer, rarer and worth knowing about, at info.
+    private func log(_ response: QueryResponder.Response, client: SocketAddress?) {
+        var metadata = response.logMetadata(transport: .tcp)
+        guard let type = response.question?.type, type == .axfr || type == .ixfr else {
+            logger.debug("answered", metadata: metadata)
+            return
+        }
+        metadata["dns.client"] = "\(client?.hostAndPort ?? "?")"
+        metadata["dns.messages"] = "\(response.continuation.count + 1)"
+        logger.info("zone transfer answered", metadata: metadata)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -157,6 +157,20 @@ struct ConfigurationTests {
         #expect { try SignerConfiguration(toml: configuration(dns: "")) } throws: { "\($0)".contains("at least 32") }
     }
 
+    /// The DNS snippets the README shows are the files the zone transfer and RFC 2136 suites
+    /// configure Knot, BIND and NSD with: the README may not drift from what was tested.
+    @Test func theREADMEShowsTheDNSSnippetsTheTestsUse() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let directory = root.appendingPathComponent("examples/dns")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".conf") }
+        #expect(files.count == 5)
+        for file in files {
+            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            #expect(readme.contains(text.trimmingCharacters(in: .newlines)), "README does not show examples/dns/\(file) as it is")
+        }
+    }
+
     /// `[[acme]]` lists CAs in the order requests try them; each needs its own name and key.
     /// CAA is generated only when every CA has a caa_identity, and check-config says so.
     @Test func severalCAsAreListedInOrder() throws {

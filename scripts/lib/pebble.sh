@@ -25,13 +25,15 @@ JSON
     echo "pebble $1 did not start: $(cat "$work/$1.log")" >&2; exit 1
 }
 
-# start_signer BINARY CONFIG: runs the signer and waits until it listens; sets SIGNER_HTTP (host:port).
+# start_signer BINARY CONFIG [NAME]: runs the signer and waits until it listens; sets SIGNER_HTTP
+# (host:port). NAME (default signer) names its output files, so several can run at once.
 start_signer() {
-    "$1" serve -c "$2" --log-level warning >"$work/signer.out" 2>"$work/signer.err" &
+    local out="$work/${3:-signer}"
+    "$1" serve -c "$2" --log-level warning >"$out.out" 2>"$out.err" &
     pids+=($!)
-    for _ in $(seq 100); do grep -q "listening: http=" "$work/signer.out" && break; sleep 0.1; done
-    SIGNER_HTTP="$(sed -n 's/.*listening: http=\([^ ]*\).*/\1/p' "$work/signer.out")"
-    [ -n "$SIGNER_HTTP" ] || { echo "the signer did not start: $(cat "$work/signer.err")" >&2; exit 1; }
+    for _ in $(seq 100); do grep -q "listening: http=" "$out.out" && break; sleep 0.1; done
+    SIGNER_HTTP="$(sed -n 's/.*listening: http=\([^ ]*\).*/\1/p' "$out.out")"
+    [ -n "$SIGNER_HTTP" ] || { echo "the signer did not start: $(cat "$out.err")" >&2; exit 1; }
     for _ in $(seq 100); do curl -fs "http://$SIGNER_HTTP/readyz" >/dev/null && return 0; sleep 0.1; done
     echo "the signer is not ready: $(curl -s "http://$SIGNER_HTTP/readyz")" >&2; exit 1
 }
