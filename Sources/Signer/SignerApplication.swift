@@ -118,7 +118,8 @@ func buildApplication(
     // systemd hears READY=1 only once both DNS and HTTP are bound (Type=notify units).
     let (ready, readyContinuation) = AsyncStream.makeStream(of: String.self)
     let startup = StartupReport { addresses in
-        readyContinuation.yield("serving DNS on \(addresses.dns.map(\.description).joined(separator: ", ")) and the API on \(addresses.http)")
+        let dns = addresses.dns.isEmpty ? "publishing challenges by RFC 2136" : "serving DNS on \(addresses.dns.map(\.description).joined(separator: ", "))"
+        readyContinuation.yield("\(dns) and the API on \(addresses.http)")
         await onListening(addresses)
     }
     let dnsService: any Service

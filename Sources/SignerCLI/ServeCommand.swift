@@ -16,9 +16,14 @@ struct ServeCommand: AsyncParsableCommand {
             /healthz, /readyz and /metrics. Registers the ACME account at start (creating its key, \
             0600, on the first run) and keeps retrying while the CA is unreachable.
 
+            With [dns] secondaries it is their primary: zone transfers (TSIG-signed, to their \
+            addresses only) and a NOTIFY on every change. With [dns] mode = "rfc2136" it runs no \
+            DNS listener and publishes challenges on the zone's own primary instead. Either way \
+            a challenge goes to the CA only once every nameserver of the zone serves it.
+
             Once both listeners are bound it prints one line to standard output:
               csrproxy-signer listening: http=HOST:PORT dns=HOST:PORT (udp+tcp)
-            Stops cleanly on SIGTERM or SIGINT.
+            (dns=rfc2136 in that mode). Stops cleanly on SIGTERM or SIGINT.
             """
     )
 
@@ -31,7 +36,8 @@ struct ServeCommand: AsyncParsableCommand {
             let configuration = try SignerConfiguration(contentsOfFile: configurationFile.config)
             let application = try buildSigner(configuration: configuration, logger: logger) { addresses in
                 let dns = addresses.dns.map(\.description).joined(separator: ",")
-                FileDescriptorOutput.standardOutput.write("csrproxy-signer listening: http=\(addresses.http) dns=\(dns) (udp+tcp)\n")
+                let line = dns.isEmpty ? "dns=rfc2136" : "dns=\(dns) (udp+tcp)"
+                FileDescriptorOutput.standardOutput.write("csrproxy-signer listening: http=\(addresses.http) \(line)\n")
             }
             try await application.runService()
         } catch {

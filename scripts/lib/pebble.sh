@@ -17,7 +17,9 @@ start_pebble() {
  "certificate": "$work/tls.pem", "privateKey": "$work/tls.key", "httpPort": $(free_port), "tlsPort": $(free_port),
  "ocspResponderURL": "", "externalAccountBindingRequired": false}}
 JSON
-    PEBBLE_VA_NOSLEEP=1 pebble -config "$work/$1.json" -dnsserver "127.0.0.1:$2" >"$work/$1.log" 2>&1 &
+    # PEBBLE_AUTHZREUSE (pebble's default 50%) may be set by the caller: 0 makes every order
+    # publish a challenge, as a CA with fresh authorizations does.
+    PEBBLE_VA_NOSLEEP=1 PEBBLE_AUTHZREUSE="${PEBBLE_AUTHZREUSE:-50}" pebble -config "$work/$1.json" -dnsserver "127.0.0.1:$2" >"$work/$1.log" 2>&1 &
     pids+=($!)
     PEBBLE_URL="https://127.0.0.1:$acme_port/dir"
     PEBBLE_MANAGEMENT="https://127.0.0.1:$mgmt_port"
