@@ -1,5 +1,4 @@
 import DNSCodec
-import Foundation
 import Synchronization
 
 /// The zones this server answers for, and the TXT values published in them at run time.
@@ -30,7 +29,7 @@ public final class ZoneStore: Sendable {
 
     private let state: Mutex<State>
     private let reservation: SerialReservation?
-    private let watchers = Mutex<[UUID: AsyncStream<DNSName>.Continuation]>([:])
+    private let watchers = Mutex<(nextID: Int, streams: [Int: AsyncStream<DNSName>.Continuation])>((0, [:]))
 
     /// - Parameter reservation: where serials are recorded before they are served, so a
     ///   restarted server never goes back to one a secondary has already seen.
@@ -58,9 +57,12 @@ public final class ZoneStore: Sendable {
     /// to learn the current serial).
     public func changes() -> AsyncStream<DNSName> {
         let (stream, continuation) = AsyncStream.makeStream(of: DNSName.self, bufferingPolicy: .bufferingNewest(64))
-        let id = UUID()
-        watchers.withLock { $0[id] = continuation }
-        continuation.onTermination = { [weak self] _ in self?.watchers.withLock { _ = $0.removeValue(forKey: id) } }
+        let id = watchers.withLock { watchers in
+            defer { watchers.nextID += 1 }
+            watchers.streams[watchers.nextID] = continuation
+            return watchers.nextID
+        }
+        continuation.onTermination = { [weak self] _ in self?.watchers.withLock { _ = $0.streams.removeValue(forKey: id) } }
         return stream
     }
 
@@ -188,7 +190,7 @@ public final class ZoneStore: Sendable {
         let rebuilt = Self.compile(zone)
         state.snapshot = ZoneSnapshot(zones: state.snapshot.zones.map { $0.origin == origin ? rebuilt : $0 })
         watchers.withLock { watchers in
-            for continuation in watchers.values { continuation.yield(origin) }
+            for continuation in watchers.streams.values { continuation.yield(origin) }
         }
     }
 
