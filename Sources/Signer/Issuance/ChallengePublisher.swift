@@ -66,16 +66,31 @@ struct ChallengePublisher: DNS01Solver {
         }
     }
 
-    /// Asks `server` until it answers with `value`; a server that does not answer at all is
-    /// asked again too (a secondary may be mid-transfer), until `giveUpAt`.
+    /// Asks `server` until it answers with `value`, until `giveUpAt`. A nameserver that answers
+    /// without it is waited for (a secondary may be mid-transfer); one that has not answered at
+    /// all for `silenceAllowed` is left out, as resolvers leave out a nameserver that does not
+    /// answer (a node of a cluster that died) — but never our own listener.
     private func waitUntilServed(_ value: String, at name: DNSName, by server: ServedValueProbe.Server, giveUpAt: ContinuousClock.Instant) async throws {
         var backoff = Duration.milliseconds(2)
         var lastProblem = "it served other values"
+        var silentSince: ContinuousClock.Instant?
         while true {
+            let asked = ContinuousClock.now
             do {
                 if try await probe.txtValues(at: name, from: server.address).contains(value) { return }
-            } catch let error as DNSExchange.Timeout {
+                silentSince = nil
+                lastProblem = "it served other values"
+            } catch {
+                if error is CancellationError { throw error }
                 lastProblem = "\(error)"
+                let since = silentSince ?? asked
+                silentSince = since
+                if server.name != ServedValueProbe.ownListenerName, ContinuousClock.now - since >= Self.silenceAllowed {
+                    logger.warning("a nameserver of the zone does not answer; going ahead without it, as resolvers do", metadata: [
+                        "dns.server": "\(server.name)", "error": "\(lastProblem)",
+                    ])
+                    return
+                }
             }
             try Task.checkCancellation()
             guard ContinuousClock.now + backoff < giveUpAt else {
@@ -86,6 +101,9 @@ struct ChallengePublisher: DNS01Solver {
             backoff = min(backoff * 2, .milliseconds(200))
         }
     }
+
+    /// How long a nameserver other than ours may not answer at all before it is left out.
+    static let silenceAllowed = Duration.seconds(2)
 
     func cleanUp(name: String, value: String) async throws {
         let dnsName = try DNSName(name)

@@ -15,6 +15,9 @@ struct ServedValueProbe: Sendable {
         let address: SocketAddress
     }
 
+    /// What the signer's own DNS listener is called among the servers.
+    static let ownListenerName = "self"
+
     /// Every nameserver checked before `respond`, our own listener first when we run one.
     let servers: [Server]
     let exchange: DNSExchange
@@ -31,7 +34,7 @@ struct ServedValueProbe: Sendable {
         case "::": "::1"
         default: address.host
         }
-        let own = Server(name: "self", address: try SocketAddress(ipAddress: host, port: address.port))
+        let own = Server(name: Self.ownListenerName, address: try SocketAddress(ipAddress: host, port: address.port))
         self.init(servers: [own] + others, eventLoopGroup: eventLoopGroup)
     }
 
