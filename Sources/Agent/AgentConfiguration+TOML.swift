@@ -13,6 +13,7 @@ import TOMLKit
 /// The agent's TOML file, key for key; decoded strictly so a misspelt key is an error.
 struct AgentConfigurationFile: Decodable {
     var signer_url: String?
+    var signer_urls: [String]?
     var name: String?
     var naming: String?
     var key_type: String?
@@ -79,8 +80,15 @@ extension AgentConfiguration {
     }
 
     init(file: AgentConfigurationFile) throws {
-        guard let urlText = file.signer_url else { throw AgentError(.configuration, "signer_url must be the signer's https:// URL (got nothing)") }
-        let url = try Self.signerURL(urlText)
+        let urls: [URL]
+        switch (file.signer_url, file.signer_urls) {
+        case (let one?, nil): urls = [try Self.signerURL(one)]
+        case (nil, let several?) where !several.isEmpty && several.count <= 16: urls = try several.map(Self.signerURL)
+        case (nil, let several?): throw AgentError(.configuration, "signer_urls must list 1-16 signers (got \(several.count))")
+        case (nil, nil): throw AgentError(.configuration, "signer_url must be the signer's https:// URL (got nothing)")
+        case (_?, _?): throw AgentError(.configuration, "signer_url and signer_urls are two places for one setting: keep signer_urls")
+        }
+        let url = urls[0]
         guard let name = file.name?.lowercased(), !name.isEmpty, name.firstIndex(of: "*") == nil, name.firstIndex(of: ".") != nil else {
             throw AgentError(.configuration, "name must be the well-known name, e.g. go.eval.example.com")
         }
@@ -106,6 +114,7 @@ extension AgentConfiguration {
             directory: file.directory ?? "/var/lib/csrproxy/tls", owner: file.owner, group: file.group, reloads: reloads,
             labels: labels, productPort: port, extraTrustBundle: file.ca_bundle, deadline: .seconds(deadline),
             product: file.product ?? "csrproxy-agent")
+        additionalSignerURLs = Array(urls.dropFirst())
     }
 
     static func reloadMethod(_ reload: AgentConfigurationFile.Reload, index: Int) throws -> ReloadMethod {

@@ -10,6 +10,11 @@ import SignerProtocol
 public struct AgentConfiguration: Sendable {
     /// The signer's base URL, e.g. `https://signer.eval.example.com:8443`; `http://` only on loopback.
     public var signerURL: URL
+    /// Further signers of the same zone (`signer_urls`), tried in turn when one cannot be
+    /// reached or answers 503: the nodes of a signer cluster.
+    public var additionalSignerURLs: [URL] = []
+    /// Every signer, in the order they are tried.
+    public var signerURLs: [URL] { [signerURL] + additionalSignerURLs }
     /// The well-known name; in per-install mode the certificate is for `<label>.<name>`.
     public var name: String
     public var naming: Naming

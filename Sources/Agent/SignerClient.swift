@@ -19,7 +19,8 @@ import SignerProtocol
 /// the size and memory (see the README's numbers), and it is already in the package.
 final class SignerClient: Sendable {
     private let client: HTTPClient
-    private let base: URL
+    /// The signers of the zone, tried in turn (`signer_urls`).
+    private let bases: [URL]
     private let userAgent: String
     private let logger: Logger
 
@@ -33,11 +34,14 @@ final class SignerClient: Sendable {
                 throw AgentError(.configuration, "cannot read the CA bundle \(bundle) (ca_bundle): \(error)")
             }
         }
-        var http = HTTPClient.Configuration(tlsConfiguration: tls, timeout: .init(connect: .seconds(10), read: .seconds(90)))
+        // AsyncHTTPClient keeps retrying a connection until its connect timeout: with other
+        // signers to try, a dead one should not take ten seconds of the deadline.
+        let connect: TimeAmount = configuration.signerURLs.count > 1 ? .seconds(3) : .seconds(10)
+        var http = HTTPClient.Configuration(tlsConfiguration: tls, timeout: .init(connect: connect, read: .seconds(90)))
         http.proxy = Self.proxy(for: configuration.signerURL, environment: environment)
         http.decompression = .disabled
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
-        base = configuration.signerURL
+        bases = configuration.signerURLs
         userAgent = "\(configuration.product) CSRProxy-agent/\(AgentVersion.current)"
         self.logger = logger
     }
@@ -46,15 +50,18 @@ final class SignerClient: Sendable {
         try? await client.shutdown()
     }
 
-    /// Sends the CSR (DER) and returns the PEM chain. Retries connection failures, 429 and 503
+    /// Sends the CSR (DER) and returns the PEM chain. Retries connection failures, 429 and 5xx
     /// (waiting as long as Retry-After says, with jitter) until `deadline`; any other 4xx is final.
-    /// `replacing` (DER) is the certificate a renewal replaces, so the CA can exempt it.
+    /// With several signers a failure moves on to the next at once; the wait comes after each
+    /// whole round. `replacing` (DER) is the certificate a renewal replaces, so the CA can exempt it.
     func sign(csrDER: [UInt8], labels: [Label], replacing: [UInt8]? = nil, deadline: ContinuousClock.Instant, progress: (String) -> Void) async throws -> String {
         var wait = Duration.seconds(1)
         var lastError: AgentError?
         var attempt = 0
+        var current = 0
         while true {
             attempt += 1
+            let base = bases[current]
             do {
                 var request = HTTPClientRequest(url: base.appendingPathComponent(String(SignerAPI.signPath.dropFirst())).absoluteString)
                 request.method = .POST
@@ -85,8 +92,9 @@ final class SignerClient: Sendable {
                 switch response.status.code {
                 case 429, 503, 500, 502, 504:
                     let failure = AgentError(.temporary, "the signer answered \(response.status.code): \(detail)", retryAfterSeconds: retryAfter)
-                    // Waiting past the deadline is pointless: say so now, with when to come back.
-                    if let retryAfter, ContinuousClock.now + .seconds(retryAfter) >= deadline { throw failure }
+                    // Waiting past the deadline is pointless: say so now, with when to come back,
+                    // unless another signer of the zone is still to be asked in this round.
+                    if let retryAfter, ContinuousClock.now + .seconds(retryAfter) >= deadline, current == bases.count - 1 { throw failure }
                     lastError = failure
                     if let retryAfter { wait = .seconds(retryAfter) }
                 default:
@@ -104,9 +112,14 @@ final class SignerClient: Sendable {
             } catch {
                 lastError = AgentError(.unreachable, "cannot reach the signer at \(base): \(error)")
             }
+            let failure = lastError ?? AgentError(.temporary, "the signer did not answer")
+            current = (current + 1) % bases.count
+            if current != 0 {
+                progress("\(base) failed (\(failure.message)); trying \(bases[current])")
+                continue
+            }
             // Jitter spreads installs that failed together, so they do not come back together.
             let pause = wait * Double.random(in: 0.8...1.2)
-            let failure = lastError ?? AgentError(.temporary, "the signer did not answer")
             guard ContinuousClock.now + pause < deadline else { throw failure }
             progress("attempt \(attempt) failed (\(failure.message)); retrying in \(pause.components.seconds) s")
             try await Task.sleep(for: pause)
@@ -156,17 +169,27 @@ final class SignerClient: Sendable {
         return (Int(response.status.code), date)
     }
 
-    /// A GET to one of the signer's paths; a failure to connect is `unreachable`.
+    /// A GET to one of the signer's paths, from the first signer that answers; a failure to
+    /// connect to every one is `unreachable`.
     private func get(_ path: String, query: String? = nil, deadline: ContinuousClock.Instant) async throws -> HTTPClientResponse {
-        var url = base.appendingPathComponent(String(path.dropFirst())).absoluteString
-        if let query { url += "?\(query)" }
-        var request = HTTPClientRequest(url: url)
-        request.headers.add(name: "User-Agent", value: userAgent)
-        do {
-            return try await client.execute(request, timeout: .seconds(max(1, (deadline - ContinuousClock.now).components.seconds)))
-        } catch {
-            throw AgentError(.unreachable, "cannot reach the signer at \(base): \(error)")
+        var failures: [String] = []
+        for base in bases {
+            var url = base.appendingPathComponent(String(path.dropFirst())).absoluteString
+            if let query { url += "?\(query)" }
+            var request = HTTPClientRequest(url: url)
+            request.headers.add(name: "User-Agent", value: userAgent)
+            do {
+                let response = try await client.execute(request, timeout: .seconds(max(1, (deadline - ContinuousClock.now).components.seconds)))
+                if response.status == .serviceUnavailable, base != bases.last {
+                    failures.append("\(base) answered 503")
+                    continue
+                }
+                return response
+            } catch {
+                failures.append("cannot reach the signer at \(base): \(error)")
+            }
         }
+        throw AgentError(.unreachable, failures.joined(separator: "; "))
     }
 
     /// An RFC 9110 IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`.

@@ -37,7 +37,10 @@ struct AgentOptions: ParsableArguments {
     /// The configuration file with the flags applied over it.
     func configuration() throws -> AgentConfiguration {
         var configuration = try AgentConfiguration(contentsOfFile: config)
-        if let signerURL { configuration.signerURL = try AgentConfiguration.signerURL(signerURL) }
+        if let signerURL {
+            configuration.signerURL = try AgentConfiguration.signerURL(signerURL)
+            configuration.additionalSignerURLs = []
+        }
         if let directory { configuration.directory = directory }
         if let keyType {
             guard let type = KeyType(rawValue: keyType) else { throw ValidationError("--key-type must be one of \(KeyType.allCases.map(\.rawValue).joined(separator: ", "))") }
