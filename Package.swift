@@ -45,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
         .package(url: "https://github.com/apple/swift-algorithms.git", from: "1.2.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // DNS wire format: messages, names with compression, records, EDNS0, TSIG. NIOCore and
@@ -143,6 +144,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                // Shared state for several signer nodes (`[state] backend = "postgres"`).
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         // What both command-line tools share: --log-level with journald-friendly output, raw stdout/stderr.

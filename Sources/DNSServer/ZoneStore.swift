@@ -29,12 +29,17 @@ public final class ZoneStore: Sendable {
 
     private let state: Mutex<State>
     private let reservation: SerialReservation?
+    /// The serials come from outside (`applyShared`), the same on every node of a cluster; a
+    /// local change (CAA) then keeps the serial rather than fork it.
+    private let sharesSerials: Bool
     private let watchers = Mutex<(nextID: Int, streams: [Int: AsyncStream<DNSName>.Continuation])>((0, [:]))
 
     /// - Parameter reservation: where serials are recorded before they are served, so a
     ///   restarted server never goes back to one a secondary has already seen.
-    public init(zones: [ZoneConfiguration], reservation: SerialReservation? = nil) throws {
+    /// - Parameter sharesSerials: the TXT sets and serials are set by `applyShared` only.
+    public init(zones: [ZoneConfiguration], reservation: SerialReservation? = nil, sharesSerials: Bool = false) throws {
         self.reservation = reservation
+        self.sharesSerials = sharesSerials
         var states: [DNSName: ZoneState] = [:]
         for zone in zones {
             try zone.validate()
@@ -94,6 +99,32 @@ public final class ZoneStore: Sendable {
             }
             state.zones[origin]?.txt[name] = values
             republish(origin, in: &state)
+        }
+    }
+
+    /// Replaces the zone's whole TXT set with `values` (name to values, equal values counted)
+    /// and sets its serial, as a cluster's shared state has them. An older serial than the one
+    /// served (RFC 1982) is a late answer and is ignored. Returns whether anything changed.
+    @discardableResult
+    public func applyShared(_ values: [DNSName: [String]], serial: UInt32, in origin: DNSName) -> Bool {
+        state.withLock { state in
+            let key = origin.lowercased
+            guard var zone = state.zones[key] else { return false }
+            // Every change to the shared values moves the serial: an equal one is the same data.
+            guard serial != zone.serial, (serial &- zone.serial) < 0x8000_0000 else { return false }
+            var txt: [DNSName: [(value: String, count: Int)]] = [:]
+            for (name, list) in values {
+                var counted: [(value: String, count: Int)] = []
+                for value in list.prefix(Self.maximumValuesPerName) {
+                    if let index = counted.firstIndex(where: { $0.value == value }) { counted[index].count += 1 } else { counted.append((value, 1)) }
+                }
+                txt[name.lowercased] = counted
+            }
+            zone.txt = txt
+            zone.serial = serial
+            state.zones[key] = zone
+            publish(key, in: &state)
+            return true
         }
     }
 
@@ -179,7 +210,7 @@ public final class ZoneStore: Sendable {
     /// snapshot and tells the watchers.
     private func republish(_ origin: DNSName, in state: inout State) {
         guard var zone = state.zones[origin] else { return }
-        zone.serial &+= 1
+        if !sharesSerials { zone.serial &+= 1 }
         if let reservation, zone.serial == zone.reservedUpTo {
             // A failed record is logged by the reservation; serving on is better than refusing
             // the change, and the next start still begins past the wall clock.
@@ -187,6 +218,12 @@ public final class ZoneStore: Sendable {
             try? reservation.reserve(origin, zone.reservedUpTo)
         }
         state.zones[origin] = zone
+        publish(origin, in: &state)
+    }
+
+    /// Swaps in a snapshot with the zone as it now stands and tells the watchers.
+    private func publish(_ origin: DNSName, in state: inout State) {
+        guard let zone = state.zones[origin] else { return }
         let rebuilt = Self.compile(zone)
         state.snapshot = ZoneSnapshot(zones: state.snapshot.zones.map { $0.origin == origin ? rebuilt : $0 })
         watchers.withLock { watchers in

@@ -9,10 +9,16 @@ final class Readiness: Sendable {
         var apiCertificate: Bool
     }
     private let state: Mutex<State>
+    /// With a shared state (PostgreSQL), whether it is reachable.
+    let sharedState: SharedStateHealth?
 
-    init(needsAPICertificate: Bool) {
+    init(needsAPICertificate: Bool, sharedState: SharedStateHealth? = nil) {
         state = Mutex(State(apiCertificate: !needsAPICertificate))
+        self.sharedState = sharedState
     }
+
+    /// False while the shared state is unreachable: a new order could not publish its value.
+    var canTakeOrders: Bool { sharedState?.isConnected ?? true }
 
     func dnsBound() { state.withLock { $0.dns = true } }
     func httpBound() { state.withLock { $0.http = true } }
@@ -30,6 +36,7 @@ final class Readiness: Sendable {
         if !current.dns { missing.append("the DNS listeners") }
         if !current.http { missing.append("the HTTP listener") }
         if !current.apiCertificate { missing.append("the API's certificate from the CA") }
+        if !canTakeOrders { missing.append("the shared state (PostgreSQL)") }
         if !accountRegistered { missing.append("the ACME account (is the CA reachable?)") }
         return missing
     }

@@ -6,6 +6,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
+import PostgresNIO
 import ReloadableTLS
 import ServiceLifecycle
 import SignerProtocol
@@ -44,8 +45,10 @@ struct LocalResources {
     /// The zones as our DNS listener serves them (in `rfc2136` mode, only for the API's own
     /// records; the publisher's primary serves the zone).
     let store: ZoneStore
-    /// Where challenge values go: `store`, or the publisher's primary.
+    /// Where challenge values go: `store`, the publisher's primary, or the shared state.
     let challenges: any ChallengeStore
+    /// With `[state] backend = "postgres"`: the client, the shared store and its health.
+    let sharedState: (client: PostgresClient, store: SharedChallengeStore, health: SharedStateHealth)?
     /// One per CA, in `configuration.cas` order, as are `trustRoots`.
     let accountKeys: [ACMEAccountKey]
     let ledger: IssuanceLedger
@@ -55,14 +58,23 @@ struct LocalResources {
     let identities: TLSIdentityStore?
 
     init(configuration: SignerConfiguration, logger: Logger) throws {
-        let serials = try ZoneSerials(path: ZoneSerials.path(besideAccountKey: configuration.acme.accountKeyPath), logger: logger)
-        store = try ZoneStore(
-            zones: configuration.zones.map { zone in
-                var dns = zone.dns
-                dns.serial = serials.startingSerial(for: dns.origin, configured: dns.serial)
-                return dns
-            },
-            reservation: serials.reservation)
+        if case .postgres(let settings) = configuration.state.backend {
+            // The serials come from the shared state, the same on every node.
+            store = try ZoneStore(zones: configuration.zones.map(\.dns), sharesSerials: true)
+            let client = settings.makeClient(logger: logger)
+            let shared = SharedChallengeStore(client: client, settings: settings, replica: store, origins: configuration.zones.map(\.dns.origin), logger: logger)
+            sharedState = (client, shared, SharedStateHealth())
+        } else {
+            let serials = try ZoneSerials(path: ZoneSerials.path(besideAccountKey: configuration.acme.accountKeyPath), logger: logger)
+            store = try ZoneStore(
+                zones: configuration.zones.map { zone in
+                    var dns = zone.dns
+                    dns.serial = serials.startingSerial(for: dns.origin, configured: dns.serial)
+                    return dns
+                },
+                reservation: serials.reservation)
+            sharedState = nil
+        }
         accountKeys = try configuration.cas.map { try AccountManager.loadOrCreateKey(at: $0.accountKeyPath, logger: logger) }
         ledger = try IssuanceLedger(path: IssuanceLedger.path(besideAccountKey: configuration.acme.accountKeyPath))
         domains = try RegisteredDomains(zones: configuration.zones)
@@ -76,11 +88,11 @@ struct LocalResources {
         let group = MultiThreadedEventLoopGroup.singleton
         switch configuration.dns.mode {
         case .authoritative:
-            challenges = store
-            let secondaries = configuration.dns.transfers.secondaries.map {
-                ServedValueProbe.Server(name: $0.address.hostAndPort, address: $0.address)
-            }
-            probe = try ServedValueProbe(listener: configuration.dns.listen[0], others: secondaries, eventLoopGroup: group)
+            challenges = sharedState?.store ?? store
+            let others = configuration.dns.transfers.secondaries.map(\.address) + configuration.dns.otherNameservers
+            probe = try ServedValueProbe(
+                listener: configuration.dns.listen[0], others: others.map { ServedValueProbe.Server(name: $0.hostAndPort, address: $0) },
+                eventLoopGroup: group)
         case .rfc2136(let settings):
             challenges = DynamicUpdateStore(settings: settings, origins: configuration.zones.map(\.dns.origin), challengeTTL: configuration.dns.challengeTTL)
             probe = ServedValueProbe(
@@ -114,7 +126,7 @@ func buildApplication(
     let metrics = SignerMetrics(labelKeys: configuration.http.metricLabelKeys, allowedValues: configuration.http.metricLabelValues)
     var needsAPICertificate = false
     if case .automatic = configuration.http.tls { needsAPICertificate = true }
-    let readiness = Readiness(needsAPICertificate: needsAPICertificate)
+    let readiness = Readiness(needsAPICertificate: needsAPICertificate, sharedState: local.sharedState?.health)
     // systemd hears READY=1 only once both DNS and HTTP are bound (Type=notify units).
     let (ready, readyContinuation) = AsyncStream.makeStream(of: String.self)
     let startup = StartupReport { addresses in
@@ -132,7 +144,8 @@ func buildApplication(
                 await startup.dnsBound(addresses)
             },
             answerObserver: { metrics.recordDNSAnswer(rcode: $0.description) })
-        // A fresh process has an empty store.
+        // A fresh process has an empty store; a shared one is cleared of this node's values by
+        // `ChallengeReplication` once the database answers.
         _ = store.removeAll()
     case .rfc2136:
         dnsService = ExternalPrimaryStartup(
@@ -156,8 +169,12 @@ func buildApplication(
     let publisher = ChallengePublisher(
         store: local.challenges, probe: local.probe, owned: owned,
         propagationTimeout: configuration.dns.propagationTimeout, metrics: metrics, logger: logger)
+    // With a shared state the gate's caps hold across every node of the cluster.
+    let gate: any IssuanceGate = local.sharedState.map { shared in
+        SharedIssuanceGate(client: shared.client, settings: shared.store.settings, logger: logger)
+    } ?? InProcessIssuanceGate()
     let issuer = Issuer(
-        table: ZoneTable(zones: configuration.zones), gate: InProcessIssuanceGate(), publisher: publisher,
+        table: ZoneTable(zones: configuration.zones), gate: gate, publisher: publisher,
         authorities: authorities, ledger: local.ledger, domains: local.domains, pauses: CAPauses(),
         deadline: configuration.issuance.deadline, metrics: metrics, logger: logger)
     let routes = SignerRoutes(
@@ -169,7 +186,11 @@ func buildApplication(
     // services that use a CA client stop before the clients are shut down (`extraServices`),
     // and DNS answers to the end.
     var services: [any Service] = [dnsService] + extraServices
-        + authorities.map { AccountRegistrationService(account: $0.account, logger: logger) }
+    if let shared = local.sharedState {
+        // The client before its users, so it stops after them.
+        services += [shared.client, ChallengeReplication(store: shared.store, health: shared.health, logger: logger)] as [any Service]
+    }
+    services += authorities.map { AccountRegistrationService(account: $0.account, logger: logger) }
     if case .authoritative = configuration.dns.mode, !configuration.dns.transfers.secondaries.isEmpty {
         services.append(NotifySender(store: store, policy: configuration.dns.transfers, logger: logger))
     }

@@ -9,7 +9,7 @@ public struct SignerError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Kind: String, Sendable {
-            case configuration, accountKey, stateFile, bindFailed, dnsPublishing
+            case configuration, accountKey, stateFile, bindFailed, dnsPublishing, stateUnavailable
         }
         private let kind: Kind
         private init(_ kind: Kind) { self.kind = kind }
@@ -25,6 +25,8 @@ public struct SignerError: Error, Hashable, Sendable, CustomStringConvertible {
         /// A challenge value could not be published: a nameserver did not serve it in time, or
         /// the external primary refused the update.
         public static let dnsPublishing = Code(.dnsPublishing)
+        /// The shared state (PostgreSQL) cannot be reached or is not as this signer expects.
+        public static let stateUnavailable = Code(.stateUnavailable)
 
         public var description: String { kind.rawValue }
     }

@@ -19,6 +19,6 @@ struct SignerCommand: AsyncParsableCommand {
             port 53 without CAP_NET_BIND_SERVICE), 70 internal error, 73 the account key cannot be \
             created, 78 the configuration is wrong (the message names the line).
             """,
-        subcommands: [ServeCommand.self, CheckConfigCommand.self, ServeDNSCommand.self]
+        subcommands: [ServeCommand.self, CheckConfigCommand.self, MigrateCommand.self, ServeDNSCommand.self]
     )
 }

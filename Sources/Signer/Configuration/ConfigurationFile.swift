@@ -5,6 +5,7 @@ struct ConfigurationFile: Decodable {
     var dns: DNS?
     var http: HTTP?
     var issuance: Issuance?
+    var state: State?
     var tsig_keys: [TSIGKey]?
     var zones: [Zone]
 
@@ -96,6 +97,15 @@ struct ConfigurationFile: Decodable {
 
     struct Issuance: Decodable {
         var deadline_seconds: Int?
+    }
+
+    /// `[state]`: where challenge values live when several signer nodes serve one zone.
+    struct State: Decodable {
+        var backend: String?
+        var url: String?
+        var password_file: String?
+        var node: String?
+        var lease_seconds: Int?
     }
 
     struct Zone: Decodable {

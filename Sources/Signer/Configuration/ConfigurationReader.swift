@@ -38,7 +38,12 @@ struct ConfigurationReader {
                 throw fail("zone \(zone.dns.origin) is listed twice (zones[\(earlier)] and zones[\(index)])", table: "zones", index: index, key: "zone")
             }
         }
-        return SignerConfiguration(cas: cas, dns: dns, http: http, issuance: .init(deadline: .seconds(deadline)), zones: zones)
+        var configuration = SignerConfiguration(cas: cas, dns: dns, http: http, issuance: .init(deadline: .seconds(deadline)), zones: zones)
+        configuration.state = try readState(file.state, deadline: deadline)
+        if case .postgres = configuration.state.backend, case .rfc2136 = dns.mode {
+            throw fail("state.backend = \"postgres\" shares the values our DNS listeners serve; with dns.mode = \"rfc2136\" the primary holds them already", table: "state", key: "backend")
+        }
+        return configuration
     }
 
     /// One or more CAs: names and account keys must differ, or budgets and identities would mix.
@@ -160,6 +165,71 @@ struct ConfigurationReader {
         return keys
     }
 
+    /// `[state]`: memory (the default), or postgres with a libpq-style URL
+    /// (`postgresql://user@host:5432/db?sslmode=require`, or `postgresql://user@/db?host=/run/postgresql`
+    /// for a socket directory) and the password in its own file.
+    private func readState(_ state: ConfigurationFile.State?, deadline: Int) throws -> SignerConfiguration.StateSettings {
+        func fail(_ message: String, _ key: String) -> SignerError { self.fail(message, table: "state", key: key) }
+        switch state?.backend ?? "memory" {
+        case "memory":
+            for (key, set) in [("url", state?.url != nil), ("password_file", state?.password_file != nil), ("node", state?.node != nil)] where set {
+                throw fail("state.\(key) only applies with state.backend = \"postgres\"", key)
+            }
+            return .init()
+        case "postgres":
+            guard let text = state?.url else { throw fail("state.backend = \"postgres\" needs state.url, e.g. postgresql://csrproxy@/csrproxy?host=/run/postgresql", "url") }
+            guard let url = URLComponents(string: text), ["postgresql", "postgres"].contains(url.scheme ?? "") else {
+                throw fail("state.url \"\(text)\" is not a postgresql:// URL", "url")
+            }
+            guard url.password == nil else { throw fail("state.url carries a password; put it in state.password_file (mode 600) instead", "url") }
+            guard let user = url.user, !user.isEmpty else { throw fail("state.url names no user (postgresql://USER@...)", "url") }
+            let database = String(url.path.drop { $0 == "/" })
+            guard !database.isEmpty, !database.contains("/") else { throw fail("state.url names no database (postgresql://user@host/DATABASE)", "url") }
+            let query = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+            for name in query.keys where !["host", "port", "sslmode"].contains(name) {
+                throw fail("state.url parameter \(name) is not supported (host, port, sslmode are)", "url")
+            }
+            let port = try url.port ?? query["port"].map { text in
+                guard let port = Int(text), (1...65535).contains(port) else { throw fail("state.url port \(text) is not a port", "url") }
+                return port
+            } ?? 5432
+            let server: SignerConfiguration.PostgresSettings.Server
+            if let socketDirectory = query["host"], socketDirectory.hasPrefix("/") {
+                server = .socket(directory: socketDirectory, port: port)
+            } else if let host = url.host ?? query["host"], !host.isEmpty {
+                let mode = query["sslmode"] ?? "require"
+                guard ["require", "verify-full", "disable"].contains(mode) else {
+                    throw fail("state.url sslmode \(mode) is not one of require, verify-full, disable", "url")
+                }
+                server = .tcp(host: host, port: port, requireTLS: mode != "disable")
+            } else {
+                throw fail("state.url names no host and no socket directory (?host=/run/postgresql)", "url")
+            }
+            var password: String?
+            if let path = state?.password_file {
+                guard let mode = SecureFile.permissions(of: path), let bytes = try? SecureFile.read(path) else {
+                    throw fail("state.password_file \(path) cannot be read", "password_file")
+                }
+                guard mode & 0o077 == 0 else {
+                    throw fail("state.password_file \(path) can be read by others (mode \(String(mode, radix: 8))); run chmod 600 \(path)", "password_file")
+                }
+                password = String(decoding: bytes.prefix(4096), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let node = state?.node ?? ProcessInfo.processInfo.hostName
+            guard !node.isEmpty, node.count <= 64, node.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+                throw fail("state.node \"\(node)\" must be 1-64 letters, digits, '-', '_' or '.'", "node")
+            }
+            let lease = state?.lease_seconds ?? 2 * deadline
+            guard (deadline...7200).contains(lease) else {
+                throw fail("state.lease_seconds must be between issuance.deadline_seconds (\(deadline)) and 7200", "lease_seconds")
+            }
+            return .init(backend: .postgres(.init(
+                server: server, username: user, password: password, database: database, node: node, lease: .seconds(lease))))
+        case let other:
+            throw fail("state.backend is \"\(other)\"; use \"memory\" or \"postgres\"", "backend")
+        }
+    }
+
     /// An IP address with an optional port (53): `192.0.2.1`, `192.0.2.1:5300`, `[2001:db8::1]:53`.
     /// Names are not accepted: an address list that DNS could change is no access control.
     private func serverAddress(_ text: String, key: String) throws -> SocketAddress {
@@ -214,9 +284,12 @@ struct ConfigurationReader {
         settings.propagationTimeout = .seconds(timeout)
         switch dns?.mode ?? "authoritative" {
         case "authoritative":
-            for setting in [("primary", dns?.primary != nil), ("update_key", dns?.update_key != nil), ("nameservers", dns?.nameservers != nil)] where setting.1 {
+            for setting in [("primary", dns?.primary != nil), ("update_key", dns?.update_key != nil)] where setting.1 {
                 throw fail("dns.\(setting.0) only applies with dns.mode = \"rfc2136\"", table: "dns", key: setting.0)
             }
+            // The zone's other nameservers that are neither us nor our secondaries: the other
+            // signer nodes of a cluster. Each must serve a value before the CA is told to look.
+            settings.otherNameservers = try (dns?.nameservers ?? []).map { try serverAddress($0, key: "nameservers") }
         case "rfc2136":
             guard let primaryText = dns?.primary, let keyName = dns?.update_key else {
                 throw fail("dns.mode = \"rfc2136\" needs dns.primary (the zone's primary, IP:PORT) and dns.update_key (a [[tsig_keys]] name)", table: "dns", key: "mode")

@@ -13,6 +13,7 @@ public struct SignerConfiguration: Sendable {
     public var dns: DNSSettings
     public var http: HTTPSettings
     public var issuance: IssuanceSettings
+    public var state = StateSettings()
     public var zones: [ZoneSettings]
 
     /// The first CA: the one the API's own certificate comes from, and the state directory's.
@@ -58,6 +59,9 @@ public struct SignerConfiguration: Sendable {
         public var transfers = ZoneTransferPolicy()
         /// How long every nameserver has to serve a new challenge value before the order fails.
         public var propagationTimeout: Duration = .seconds(10)
+        /// In authoritative mode, the zone's nameservers that are neither this signer nor its
+        /// secondaries (the other nodes of a cluster), checked like them before `respond`.
+        public var otherNameservers: [SocketAddress] = []
     }
 
     public enum DNSMode: Sendable {
@@ -105,6 +109,32 @@ public struct SignerConfiguration: Sendable {
     public struct RateLimit: Sendable, Equatable {
         public var perMinute: Int
         public var burst: Int
+    }
+
+    /// Where the challenge values live: this process alone, or PostgreSQL shared by every
+    /// signer node of the zone (each node's DNS then serves every node's values).
+    public struct StateSettings: Sendable {
+        public enum Backend: Sendable {
+            case memory
+            case postgres(PostgresSettings)
+        }
+        public var backend: Backend = .memory
+    }
+
+    public struct PostgresSettings: Sendable {
+        public enum Server: Sendable, Equatable {
+            case socket(directory: String, port: Int)
+            case tcp(host: String, port: Int, requireTLS: Bool)
+        }
+        public var server: Server
+        public var username: String
+        /// From `password_file`, never from the URL.
+        public var password: String?
+        public var database: String
+        /// This node's name in the shared tables: whose values a restart withdraws.
+        public var node: String
+        /// How long a value outlives a node that died holding it: other nodes withdraw it then.
+        public var lease: Duration
     }
 
     public struct IssuanceSettings: Sendable {

@@ -66,6 +66,9 @@ struct SignerRoutes: Sendable {
             if let wait = rateLimiter.admit(client.rateLimitKey) {
                 throw Problem(.rateLimited, detail: "more than \(http.rateLimit.burst) requests in a burst or \(http.rateLimit.perMinute) a minute from this address; retry in \(wait) s", retryAfterSeconds: wait)
             }
+            guard readiness.canTakeOrders else {
+                throw Problem(.notReady, detail: "this signer cannot reach the shared state (PostgreSQL); try another signer of the zone, or again shortly", retryAfterSeconds: 5)
+            }
             do {
                 labels = try Label.parse(headers: request.headers[values: Self.labelField])
             } catch {

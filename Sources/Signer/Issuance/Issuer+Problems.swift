@@ -26,6 +26,9 @@ extension Issuer {
                 return Problem(.caUnavailable, detail: "\(what)\(caDetail); try again later", caProblemType: caType, retryAfterSeconds: retryAfter ?? 30)
             }
             return Problem(.caRefused, detail: "\(ca) refused the order (\(error.code))\(caDetail)", caProblemType: caType)
+        case let error as SignerError where error.code == .stateUnavailable:
+            logger.warning("the shared state failed during an order", metadata: ["error": "\(error.message)"])
+            return Problem(.notReady, detail: "\(error.message); try another signer of the zone, or again shortly", retryAfterSeconds: 5)
         case let error as SignerError where error.code == .dnsPublishing:
             logger.warning("the challenge could not be published", metadata: ["error": "\(error.message)"])
             return Problem(.dnsUnavailable, detail: error.message, retryAfterSeconds: 30)

@@ -1,0 +1,107 @@
+import DNSCodec
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps this node's replica of the shared challenge values current: it LISTENs for the
+/// changes other nodes announce and re-reads the zone named, re-reads every zone on a timer
+/// (a NOTIFY missed while the connection was down changes nothing for long), and withdraws
+/// the values whose lease ran out (their node died). While the database is away it says so
+/// (`/readyz`, and new requests get 503) and keeps trying; DNS serves the last copy meanwhile.
+struct ChallengeReplication: Service {
+    let store: SharedChallengeStore
+    let health: SharedStateHealth
+    let logger: Logger
+    var reconcileInterval: Duration = .seconds(5)
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await prepareSchema()
+            let withdrawn = await store.removeAll()
+            if withdrawn > 0 { logger.notice("withdrew challenge values this node left in the shared state", metadata: ["dns.txt.count": "\(withdrawn)"]) }
+            await withDiscardingTaskGroup { group in
+                group.addTask { await listen() }
+                group.addTask { await reconcile() }
+            }
+        }
+    }
+
+    /// The schema at the latest version before anything else; retried while the database is away.
+    private func prepareSchema() async {
+        var backoff = Duration.milliseconds(250)
+        while !Task.isCancelled {
+            do {
+                let (from, to) = try await StateMigrations.migrate(store.client, logger: logger)
+                logger.info("shared state ready", metadata: ["state.schema.version": "\(to)", "state.schema.was": "\(from)", "state.node": "\(store.settings.node)"])
+                return
+            } catch {
+                health.connected(false, logger: logger, error: error)
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(2))
+        }
+    }
+
+    /// One LISTEN connection at a time, opened again after any failure.
+    private func listen() async {
+        var backoff = Duration.milliseconds(250)
+        while !Task.isCancelled {
+            do {
+                try await store.client.withConnection { connection in
+                    try await connection.listen(on: SharedChallengeStore.channel) { notifications in
+                        // Caught up after (re)connecting, then one zone per notification.
+                        try await store.prepare()
+                        health.connected(true, logger: logger)
+                        backoff = .milliseconds(250)
+                        for try await notification in notifications {
+                            logger.debug("another node changed the shared values", metadata: ["dns.zone": "\(notification.payload)"])
+                            guard let origin = store.origins.first(where: { SharedChallengeStore.key($0) == notification.payload }) else { continue }
+                            try await store.refresh(origin)
+                        }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                health.connected(false, logger: logger, error: error)
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(2))
+        }
+    }
+
+    private func reconcile() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: reconcileInterval)
+            guard health.isConnected else { continue }
+            do {
+                let reaped = try await store.reapExpired()
+                if reaped > 0 { logger.notice("withdrew challenge values whose node's lease ran out", metadata: ["dns.txt.count": "\(reaped)"]) }
+                for origin in store.origins { try await store.refresh(origin) }
+            } catch {
+                logger.debug("reconciliation with the shared state failed", metadata: ["error": "\(String(reflecting: error))"])
+            }
+        }
+    }
+}
+
+/// Whether the shared state is reachable, for `/readyz` and for refusing new requests early.
+final class SharedStateHealth: Sendable {
+    private let state = Mutex(false)
+
+    var isConnected: Bool { state.withLock { $0 } }
+
+    func connected(_ up: Bool, logger: Logger, error: (any Error)? = nil) {
+        let was = state.withLock { state in
+            defer { state = up }
+            return state
+        }
+        if up, !was {
+            logger.info("connected to the shared state (PostgreSQL)")
+        } else if !up, was {
+            logger.warning("lost the shared state (PostgreSQL); new requests get 503 until it is back", metadata: ["error": "\(error.map { String(reflecting: $0) } ?? "-")"])
+        } else if !up {
+            logger.debug("the shared state (PostgreSQL) is still unreachable", metadata: ["error": "\(error.map { String(reflecting: $0) } ?? "-")"])
+        }
+    }
+}

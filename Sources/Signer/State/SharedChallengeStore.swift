@@ -1,0 +1,182 @@
+import DNSCodec
+import DNSServer
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// Challenge values shared by every signer node of a zone through PostgreSQL: a node writes
+/// each value it publishes as a row (with its node name and a lease), bumps the zone's serial
+/// and notifies the others in the same transaction; every node keeps a replica of the values
+/// in its own zone store, which its DNS listener serves (`ChallengeReplication` keeps it
+/// current), so DNS keeps answering while the database is briefly away.
+final class SharedChallengeStore: ChallengeStore {
+    static let channel = "csrproxy_challenges"
+
+    let client: PostgresClient
+    let settings: SignerConfiguration.PostgresSettings
+    /// This node's replica: what its DNS serves.
+    let replica: ZoneStore
+    let origins: [DNSName]
+    let logger: Logger
+
+    private struct Key: Hashable {
+        let name: DNSName
+        let value: String
+    }
+    /// The rows this node inserted and not yet deleted, per value.
+    private let owned = Mutex<[Key: [Int64]]>([:])
+
+    init(client: PostgresClient, settings: SignerConfiguration.PostgresSettings, replica: ZoneStore, origins: [DNSName], logger: Logger) {
+        self.client = client
+        self.settings = settings
+        self.replica = replica
+        self.origins = origins.map(\.lowercased)
+        self.logger = logger
+    }
+
+    func add(_ value: String, at name: DNSName) async throws {
+        let origin = try zone(of: name)
+        guard value.utf8.count <= ZoneStore.maximumValueLength else {
+            throw SignerError(.dnsPublishing, "TXT value of \(value.utf8.count) bytes; at most \(ZoneStore.maximumValueLength) are kept")
+        }
+        let zoneKey = Self.key(origin), nameKey = Self.key(name), node = settings.node
+        let leaseSeconds = Int(settings.lease.components.seconds)
+        let id: Int64 = try await shared("publish a challenge value") {
+            try await client.withTransaction(logger: logger) { connection in
+                var id: Int64 = 0
+                let rows = try await connection.query("""
+                    INSERT INTO csrproxy_challenge_values (zone, name, value, node, expires_at)
+                    VALUES (\(zoneKey), \(nameKey), \(value), \(node), now() + make_interval(secs => \(leaseSeconds)))
+                    RETURNING id
+                    """, logger: logger)
+                for try await inserted in rows.decode(Int64.self) { id = inserted }
+                try await Self.changed(zoneKey, on: connection, logger: logger)
+                return id
+            }
+        }
+        owned.withLock { $0[Key(name: name.lowercased, value: value), default: []].append(id) }
+        try? await refresh(origin)
+    }
+
+    @discardableResult
+    func remove(_ value: String, at name: DNSName) async -> Bool {
+        let key = Key(name: name.lowercased, value: value)
+        guard let id = owned.withLock({ owned -> Int64? in
+            guard var ids = owned[key], let id = ids.popLast() else { return nil }
+            owned[key] = ids.isEmpty ? nil : ids
+            return id
+        }), let origin = try? zone(of: name) else { return false }
+        let zoneKey = Self.key(origin)
+        do {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("DELETE FROM csrproxy_challenge_values WHERE id = \(id)", logger: logger)
+                try await Self.changed(zoneKey, on: connection, logger: logger)
+            }
+            try? await refresh(origin)
+        } catch {
+            // The lease withdraws it on every node if the database stays away.
+            logger.warning("could not withdraw a challenge value from the shared state; its lease will", metadata: ["dns.query.name": "\(name)", "error": "\(String(reflecting: error))"])
+        }
+        return true
+    }
+
+    /// Withdraws every value this node published, in this run or one that crashed.
+    func removeAll() async -> Int {
+        owned.withLock { $0 = [:] }
+        let node = settings.node
+        do {
+            let count: Int = try await client.withTransaction(logger: logger) { connection in
+                var zones: [String] = []
+                for try await zone in try await connection.query("DELETE FROM csrproxy_challenge_values WHERE node = \(node) RETURNING zone", logger: logger).decode(String.self) {
+                    zones.append(zone)
+                }
+                for zone in Set(zones) { try await Self.changed(zone, on: connection, logger: logger) }
+                // Its issuance permits too: a restarted node must not wait out its own leases.
+                try await connection.query("DELETE FROM csrproxy_permits WHERE node = \(node)", logger: logger)
+                return zones.count
+            }
+            for origin in origins { try? await refresh(origin) }
+            return count
+        } catch {
+            logger.warning("could not withdraw this node's earlier challenge values; their leases will", metadata: ["error": "\(String(reflecting: error))"])
+            return 0
+        }
+    }
+
+    func all() async -> [(name: DNSName, value: String)] {
+        owned.withLock { owned in owned.flatMap { key, ids in ids.map { _ in (key.name, key.value) } } }
+    }
+
+    /// Reads the zone's live values and serial and applies them to this node's replica.
+    func refresh(_ origin: DNSName) async throws {
+        let zoneKey = Self.key(origin)
+        var serial: Int64?
+        var values: [DNSName: [String]] = [:]
+        let rows = try await client.query("""
+            SELECT s.serial, v.name, v.value FROM csrproxy_zone_serials s
+            LEFT JOIN csrproxy_challenge_values v ON v.zone = s.zone AND v.expires_at > now()
+            WHERE s.zone = \(zoneKey)
+            """, logger: logger)
+        for try await (rowSerial, name, value) in rows.decode((Int64, String?, String?).self) {
+            serial = rowSerial
+            if let name, let value, let dnsName = try? DNSName(name) { values[dnsName, default: []].append(value) }
+        }
+        guard let serial else { return }
+        replica.applyShared(values, serial: UInt32(truncatingIfNeeded: serial), in: origin)
+    }
+
+    /// Makes sure every zone has a serial row, starting at the clock's seconds.
+    func prepare() async throws {
+        for origin in origins {
+            let zoneKey = Self.key(origin)
+            try await client.query("""
+                INSERT INTO csrproxy_zone_serials (zone, serial) VALUES (\(zoneKey), extract(epoch FROM now())::bigint)
+                ON CONFLICT (zone) DO NOTHING
+                """, logger: logger)
+            try await refresh(origin)
+        }
+    }
+
+    /// Deletes the values and permits whose lease ran out (a node died holding them) and tells
+    /// every node of the values.
+    @discardableResult
+    func reapExpired() async throws -> Int {
+        try await client.withTransaction(logger: logger) { connection in
+            var zones: [String] = []
+            for try await zone in try await connection.query("DELETE FROM csrproxy_challenge_values WHERE expires_at <= now() RETURNING zone", logger: logger).decode(String.self) {
+                zones.append(zone)
+            }
+            for zone in Set(zones) { try await Self.changed(zone, on: connection, logger: logger) }
+            try await connection.query("DELETE FROM csrproxy_permits WHERE expires_at <= now()", logger: logger)
+            return zones.count
+        }
+    }
+
+    /// The zone's serial moves and every node hears of it, when the transaction commits.
+    private static func changed(_ zone: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("UPDATE csrproxy_zone_serials SET serial = serial + 1 WHERE zone = \(zone)", logger: logger)
+        try await connection.query("SELECT pg_notify(\(channel), \(zone))", logger: logger)
+    }
+
+    /// Runs a write, turning a database failure into a 503-shaped error that says so.
+    private func shared<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PSQLError {
+            throw SignerError(.stateUnavailable, "could not \(what) in the shared state (PostgreSQL): \(error.serverInfo?[.message] ?? "\(error.code)")")
+        }
+    }
+
+    private func zone(of name: DNSName) throws -> DNSName {
+        guard let origin = origins.filter({ name.isSubdomain(of: $0) }).max(by: { $0.labelCount < $1.labelCount }) else {
+            throw SignerError(.dnsPublishing, "\(name) is in none of the zones served")
+        }
+        return origin
+    }
+
+    /// Names as stored: lowercased, without the root's trailing dot.
+    static func key(_ name: DNSName) -> String {
+        let text = name.lowercased.description
+        return text.hasSuffix(".") ? String(text.dropLast()) : text
+    }
+}

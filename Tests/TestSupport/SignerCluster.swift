@@ -1,0 +1,132 @@
+import Crypto
+import Foundation
+
+/// Several real `csrproxy-signer serve` processes sharing one PostgreSQL and one ACME account,
+/// each with its own DNS port, plus pebble, all on loopback. Pebble asks node 1's DNS only, so
+/// an order placed on another node issues only if its value reached node 1 through the database.
+public final class SignerCluster: @unchecked Sendable {
+    public let postgres: PostgresServer
+    public let pebble: Pebble
+    public let workDirectory: URL
+    public let dnsPorts: [Int]
+    public private(set) var nodes: [ServerProcess?]
+    public private(set) var baseURLs: [URL]
+    public static let zone = SignerHarness.zone
+    public static let name = SignerHarness.name
+
+    /// - Parameter validationSleeps: pebble waits its random 0-15 s before validating, so orders
+    ///   stay in flight long enough to kill a node in the middle of them.
+    public init(nodes count: Int = 3, concurrency: String = "set", deadlineSeconds: Int = 60, leaseSeconds: Int? = nil, validationSleeps: Bool = false) async throws {
+        workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+        postgres = try await PostgresServer()
+        dnsPorts = try (0..<count).map { _ in try freeDNSPort() }
+        pebble = try await Pebble(dnsPort: dnsPorts[0], options: .init(authorizationReusePercent: 0, validationSleeps: validationSleeps))
+        let rootPath = workDirectory.appendingPathComponent("pebble-tls-root.pem").path
+        try pebble.tlsRootPEM.write(toFile: rootPath, atomically: true, encoding: .utf8)
+        nodes = Array(repeating: nil, count: count)
+        baseURLs = Array(repeating: URL(string: "http://127.0.0.1:1")!, count: count)
+        for index in 0..<count {
+            let others = dnsPorts.enumerated().filter { $0.offset != index }.map { "\"127.0.0.1:\($0.element)\"" }
+            let text = """
+                [acme]
+                directory_url = "\(pebble.directoryURL.absoluteString)"
+                account_key_path = "\(workDirectory.path)/node\(index + 1)/account-key.pem"
+                trust_roots = ["\(rootPath)"]
+                trust_only_listed_roots = true
+                budget_certificates_per_name_set = 1000000
+                budget_certificates_per_domain = 1000000
+                budget_orders = 1000000
+
+                [dns]
+                listen = ["127.0.0.1:\(dnsPorts[index])"]
+                udp_sockets = 1
+                nameservers = [\(others.joined(separator: ", "))]
+
+                [http]
+                listen = "127.0.0.1:0"
+                rate_limit_per_minute = 60000
+                rate_limit_burst = 10000
+
+                [issuance]
+                deadline_seconds = \(deadlineSeconds)
+
+                [state]
+                backend = "postgres"
+                url = "\(postgres.url)"
+                node = "node\(index + 1)"
+                \(leaseSeconds.map { "lease_seconds = \($0)" } ?? "")
+
+                [[zones]]
+                zone = "\(Self.zone)"
+                nameservers = ["ns1.\(Self.zone)=127.0.0.1"]
+                subject = "CN=\(Self.name)"
+                names = ["\(Self.name)"]
+                concurrency = "\(concurrency)"
+                max_values_per_name = 8
+
+                """
+            try FileManager.default.createDirectory(at: workDirectory.appendingPathComponent("node\(index + 1)"), withIntermediateDirectories: true)
+            try text.write(to: configurationURL(index), atomically: true, encoding: .utf8)
+            if index > 0 {
+                // One ACME account for the cluster: every node holds the key node 1 created.
+                let key = workDirectory.appendingPathComponent("node1/account-key.pem").path
+                let copy = workDirectory.appendingPathComponent("node\(index + 1)/account-key.pem").path
+                if !FileManager.default.fileExists(atPath: copy) {
+                    try FileManager.default.copyItem(atPath: key, toPath: copy)
+                    chmod(copy, 0o600)
+                }
+            }
+            try await start(index)
+        }
+        for index in 0..<count { try await waitUntilReady(index) }
+    }
+
+    func configurationURL(_ index: Int) -> URL {
+        workDirectory.appendingPathComponent("node\(index + 1)/signer.toml")
+    }
+
+    /// Starts node `index` (0-based) and waits until it listens.
+    public func start(_ index: Int) async throws {
+        let process = try ServerProcess(try builtExecutable("csrproxy-signer"), ["serve", "-c", configurationURL(index).path, "--log-level", "info"])
+        let http = try await process.waitForOutput(matching: #"listening: http=(\S+)"#)
+        nodes[index] = process
+        baseURLs[index] = URL(string: "http://\(http)")!
+    }
+
+    /// Polls `/readyz` until the node is ready (database reached, account registered).
+    public func waitUntilReady(_ index: Int, timeout: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let response = try? await curl(baseURLs[index].appendingPathComponent("readyz")), response.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("node \(index + 1) is not ready: \(nodes[index]?.standardError.suffix(2000) ?? "")")
+    }
+
+    /// Kills node `index` with `signal` (SIGKILL: it withdraws nothing).
+    public func kill(_ index: Int, signal: Int32 = SIGKILL) {
+        guard let process = nodes[index] else { return }
+        Foundation.kill(process.pid, signal)
+        _ = process.waitForExit(within: .seconds(15))
+        nodes[index] = nil
+    }
+
+    public func signURL(_ index: Int) -> URL { baseURLs[index].appendingPathComponent("v1/sign") }
+
+    /// Posts a CSR for the well-known name, from a fresh key, to node `index`.
+    public func requestCertificate(node index: Int) async throws -> CurlResponse {
+        let path = workDirectory.appendingPathComponent("request-\(UUID().uuidString).der").path
+        try Data(try TestCertificates.csr(for: [Self.name], key: .init(P256.Signing.PrivateKey()))).write(to: URL(fileURLWithPath: path))
+        return try await curl(signURL(index), bodyFile: path, headers: ["Content-Type: application/pkcs10"])
+    }
+
+    public func stop() {
+        for index in nodes.indices { nodes[index]?.stop() }
+        pebble.stop()
+        postgres.stop()
+        try? FileManager.default.removeItem(at: workDirectory)
+    }
+
+    deinit { stop() }
+}
