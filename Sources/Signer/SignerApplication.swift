@@ -173,10 +173,12 @@ func buildApplication(
     let gate: any IssuanceGate = local.sharedState.map { shared in
         SharedIssuanceGate(client: shared.client, settings: shared.store.settings, logger: logger)
     } ?? InProcessIssuanceGate()
-    let issuer = Issuer(
+    var issuer = Issuer(
         table: ZoneTable(zones: configuration.zones), gate: gate, publisher: publisher,
         authorities: authorities, ledger: local.ledger, domains: local.domains, pauses: CAPauses(),
         deadline: configuration.issuance.deadline, metrics: metrics, logger: logger)
+    let sharedLedger = local.sharedState.map { SharedLedger(client: $0.client, settings: $0.store.settings, logger: logger) }
+    issuer.sharedLedger = sharedLedger
     let routes = SignerRoutes(
         issuer: issuer, renewalAdvisor: RenewalAdvisor(authorities: authorities, ledger: local.ledger, caTimeout: .seconds(10)),
         authorities: authorities,
@@ -189,6 +191,7 @@ func buildApplication(
     if let shared = local.sharedState {
         // The client before its users, so it stops after them.
         services += [shared.client, ChallengeReplication(store: shared.store, health: shared.health, logger: logger)] as [any Service]
+        if let sharedLedger { services.append(SharedLedgerCompaction(ledger: sharedLedger, logger: logger)) }
     }
     services += authorities.map { AccountRegistrationService(account: $0.account, logger: logger) }
     if case .authoritative = configuration.dns.mode, !configuration.dns.transfers.secondaries.isEmpty {

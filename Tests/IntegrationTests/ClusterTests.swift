@@ -111,6 +111,23 @@ struct ClusterTests {
         }
     }
 
+    /// The CA budget holds for the cluster, not per node: with a budget of 3 new certificates
+    /// for the registered domain, 6 installs spread over three nodes get 3 certificates and 3
+    /// `budget-exhausted` answers (each node alone would have let 3 through).
+    @Test func theBudgetIsTheClustersNotEachNodes() async throws {
+        let cluster = try await SignerCluster(nodes: 3, domainBudget: 3)
+        defer { cluster.stop() }
+        var statuses: [Int] = []
+        var refusals: [String] = []
+        for index in 0..<6 {
+            let response = try await cluster.requestCertificate(node: index % 3)
+            statuses.append(response.status)
+            if response.status == 429 { refusals.append(response.text) }
+        }
+        #expect(statuses.filter { $0 == 200 }.count == 3 && statuses.filter { $0 == 429 }.count == 3, "\(statuses)")
+        #expect(refusals.allSatisfy { $0.contains("budget-exhausted") && $0.contains("across the signer nodes") }, "\(refusals)")
+    }
+
     /// The TXT values each node serves at the challenge name now.
     static func served(_ cluster: SignerCluster, nodes: [Int]) async throws -> [[String]] {
         var all: [[String]] = []

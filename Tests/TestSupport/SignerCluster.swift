@@ -16,7 +16,7 @@ public final class SignerCluster: @unchecked Sendable {
 
     /// - Parameter validationSleeps: pebble waits its random 0-15 s before validating, so orders
     ///   stay in flight long enough to kill a node in the middle of them.
-    public init(nodes count: Int = 3, concurrency: String = "set", deadlineSeconds: Int = 60, leaseSeconds: Int? = nil, validationSleeps: Bool = false) async throws {
+    public init(nodes count: Int = 3, concurrency: String = "set", deadlineSeconds: Int = 60, leaseSeconds: Int? = nil, validationSleeps: Bool = false, domainBudget: Int = 1_000_000) async throws {
         workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         postgres = try await PostgresServer()
@@ -35,7 +35,7 @@ public final class SignerCluster: @unchecked Sendable {
                 trust_roots = ["\(rootPath)"]
                 trust_only_listed_roots = true
                 budget_certificates_per_name_set = 1000000
-                budget_certificates_per_domain = 1000000
+                budget_certificates_per_domain = \(domainBudget)
                 budget_orders = 1000000
 
                 [dns]

@@ -18,16 +18,34 @@ extension Issuer {
         let budget = authority.budget
         let reservation = exempt ? nil : try budget.reserve(names: order.names, registeredDomain: order.registeredDomain)
         defer { if let reservation { budget.release(reservation) } }
+        // A cluster's budget is checked across every node, in the shared ledger.
+        let sharedReservation = exempt ? nil : try await sharedLedger?.reserve(
+            ca: authority.name, limits: budget.limits, names: order.names, zone: order.zone, registeredDomain: order.registeredDomain)
+        do {
+            let chain = try await placeWithinBudget(order, at: authority, with: client, exempt: exempt)
+            if let sharedReservation { await sharedLedger?.release(sharedReservation) }
+            return chain
+        } catch {
+            if let sharedReservation { await sharedLedger?.release(sharedReservation) }
+            throw error
+        }
+    }
+
+    private func placeWithinBudget(_ order: Order, at authority: CertificateAuthority, with client: ACMEClient, exempt: Bool) async throws -> String {
         let names = order.names.map { $0.lowercased() }.sorted()
-        try ledger.record(.init(kind: .order, at: Date(), zone: order.zone, ca: authority.name, names: names, registeredDomain: order.registeredDomain, renewal: exempt))
+        let placed = IssuanceLedger.Entry(kind: .order, at: Date(), zone: order.zone, ca: authority.name, names: names, registeredDomain: order.registeredDomain, renewal: exempt)
+        try ledger.record(placed)
+        try await sharedLedger?.record(placed)
         let issuance = IssuanceRequest(dnsNames: order.names, csrDER: order.request.derBytes, profile: authority.profile, replaces: exempt ? order.replaces : nil)
         let issued = try await client.issueCertificate(issuance, solver: publisher, deadline: order.deadline)
         let leaf = try? PEMDocument.parseMultiple(pemString: issued.pemChain).first.map { try Certificate(pemDocument: $0) }
-        try ledger.record(.init(
+        let certificate = IssuanceLedger.Entry(
             kind: .certificate, at: Date(), zone: order.zone, ca: authority.name, names: names, registeredDomain: order.registeredDomain,
             certificateID: leaf.flatMap { try? ARICertificateID(certificate: $0).value },
             keySHA256: leaf.flatMap { try? Self.keyHash($0.publicKey) }, notAfter: leaf?.notValidAfter,
-            renewal: issued.replaced != nil))
+            renewal: issued.replaced != nil)
+        try ledger.record(certificate)
+        try await sharedLedger?.record(certificate)
         metrics.recordCertificate(zone: order.zone, ca: authority.name, renewal: issued.replaced != nil)
         return issued.pemChain
     }
@@ -36,7 +54,7 @@ extension Issuer {
     /// it is for the same names and either carries the CSR's key (a renewal keeps its key) or
     /// is one this signer issued (same CertID and key in the ledger). Anything else is refused,
     /// so no one can spend another install's replacement.
-    func replacedCertificateID(_ certificate: Certificate?, request: SigningRequest, names: [String]) throws(Problem) -> String? {
+    func replacedCertificateID(_ certificate: Certificate?, request: SigningRequest, names: [String]) async throws(Problem) -> String? {
         guard let certificate else { return nil }
         guard let id = try? ARICertificateID(certificate: certificate).value else {
             throw Problem(.badRequest, detail: "the certificate in \(SignerAPI.replacesHeader) has no Authority Key Identifier, so it cannot be named to the CA")
@@ -46,8 +64,12 @@ extension Issuer {
             throw Problem(.replacesNotAllowed, detail: "the certificate to replace is for \(certified.joined(separator: ", ")), not for the names of this CSR")
         }
         if certificate.publicKey == request.csr.publicKey { return id }
-        if let issued = ledger.certificate(withID: id), issued.names == certified,
-           let presented = try? Self.keyHash(certificate.publicKey), issued.keySHA256 == presented {
+        let presented = try? Self.keyHash(certificate.publicKey)
+        if let issued = ledger.certificate(withID: id), issued.names == certified, presented != nil, issued.keySHA256 == presented {
+            return id
+        }
+        // Another node of the cluster may have issued it.
+        if let issued = await sharedLedger?.certificate(withID: id), issued.names == certified, presented != nil, issued.keySHA256 == presented {
             return id
         }
         throw Problem(.replacesNotAllowed, detail: "the certificate to replace has another key than the CSR and this signer did not issue it; renew with the installed key, or send no \(SignerAPI.replacesHeader)")

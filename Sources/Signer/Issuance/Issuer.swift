@@ -22,6 +22,8 @@ struct Issuer: Sendable {
     let deadline: Duration
     let metrics: SignerMetrics
     let logger: Logger
+    /// With several signer nodes: the ledger and budgets all of them count against.
+    var sharedLedger: SharedLedger?
 
     /// What a successful request produced.
     struct Issued: Sendable {
@@ -37,7 +39,7 @@ struct Issuer: Sendable {
     func sign(_ request: SigningRequest, replacing: Certificate? = nil, logger: Logger) async throws(Problem) -> Issued {
         let approval = try table.approve(request)
         let zone = approval.zone
-        let replaces = try replacedCertificateID(replacing, request: request, names: approval.names)
+        let replaces = try await replacedCertificateID(replacing, request: request, names: approval.names)
         let registeredDomain = domains.domain(of: approval.names[0], in: zone)
         // `lock` serialises the zone; `set` lets orders share each name's TXT set up to its cap.
         let (keys, capacity) = switch zone.concurrency {

@@ -37,6 +37,28 @@ enum StateMigrations {
             """,
             "CREATE INDEX csrproxy_permits_key ON csrproxy_permits (key)",
         ],
+        // 3: the issuance ledger, cluster-wide: orders and certificates per CA for the budgets,
+        //    and reservations in progress (kind 'pending', with a lease).
+        [
+            """
+            CREATE TABLE csrproxy_ledger (
+                id bigserial PRIMARY KEY,
+                kind text NOT NULL,
+                at timestamptz NOT NULL DEFAULT now(),
+                expires_at timestamptz,
+                node text NOT NULL,
+                zone text NOT NULL,
+                ca text NOT NULL,
+                names text NOT NULL,
+                registered_domain text NOT NULL,
+                renewal boolean NOT NULL,
+                certificate_id text,
+                key_sha256 text
+            )
+            """,
+            "CREATE INDEX csrproxy_ledger_ca ON csrproxy_ledger (ca, kind, at)",
+            "CREATE INDEX csrproxy_ledger_certificate ON csrproxy_ledger (certificate_id)",
+        ],
     ]
 
     static var latest: Int { versions.count }

@@ -1,0 +1,156 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import SignerProtocol
+
+/// The issuance ledger and the CA budgets for a cluster, in PostgreSQL: every node records its
+/// orders and certificates there, and a reservation is checked and taken in one transaction
+/// under an advisory lock per CA, so the nodes together never spend more than the budget, even
+/// when each cannot see what the others are doing. A reservation is a row with a lease, so
+/// one a node died holding stops counting by itself.
+struct SharedLedger: Sendable {
+    let client: PostgresClient
+    let settings: SignerConfiguration.PostgresSettings
+    let logger: Logger
+
+    /// Lets one new certificate for `names` through at `ca`, or throws `budget-exhausted`.
+    func reserve(ca: String, limits: SignerConfiguration.Budgets, names: [String], zone: String, registeredDomain: String) async throws -> Int64 {
+        let nameSet = names.map { $0.lowercased() }.sorted().joined(separator: ",")
+        let node = settings.node
+        let leaseSeconds = Int(settings.lease.components.seconds)
+        let week = Int(SignerConfiguration.Budgets.certificateWindow)
+        let threeHours = Int(SignerConfiguration.Budgets.orderWindow)
+        let outcome: Result<Int64, Problem> = try await stateCall("check the CA budget") {
+            try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext('budget:' || \(ca)))", logger: logger)
+                // Counted: certificates in 7 days and orders in 3 hours that were not exempt
+                // renewals, plus reservations still in progress.
+                let checks: [(what: String, limit: Int, condition: PostgresQuery, window: Int)] = [
+                    ("new certificates for \(nameSet.replacingOccurrences(of: ",", with: ", ")) in 7 days", limits.certificatesPerNameSet, """
+                        SELECT count(*)::int, min(at) FILTER (WHERE kind = 'certificate') FROM csrproxy_ledger
+                        WHERE ca = \(ca) AND NOT renewal AND names = \(nameSet) AND (
+                            (kind = 'certificate' AND at > now() - make_interval(secs => \(week))) OR (kind = 'pending' AND expires_at > now()))
+                        """, week),
+                    ("new certificates under \(registeredDomain) in 7 days", limits.certificatesPerRegisteredDomain, """
+                        SELECT count(*)::int, min(at) FILTER (WHERE kind = 'certificate') FROM csrproxy_ledger
+                        WHERE ca = \(ca) AND NOT renewal AND registered_domain = \(registeredDomain) AND (
+                            (kind = 'certificate' AND at > now() - make_interval(secs => \(week))) OR (kind = 'pending' AND expires_at > now()))
+                        """, week),
+                    ("new orders in 3 hours", limits.orders, """
+                        SELECT count(*)::int, min(at) FILTER (WHERE kind = 'order') FROM csrproxy_ledger
+                        WHERE ca = \(ca) AND NOT renewal AND (
+                            (kind = 'order' AND at > now() - make_interval(secs => \(threeHours))) OR (kind = 'pending' AND expires_at > now()))
+                        """, threeHours),
+                ]
+                for check in checks {
+                    var counted = 0
+                    var oldest: Date?
+                    for try await (count, first) in try await connection.query(check.condition, logger: logger).decode((Int, Date?).self) {
+                        counted = count
+                        oldest = first
+                    }
+                    guard counted >= check.limit else { continue }
+                    let freed = oldest.map { $0.addingTimeInterval(TimeInterval(check.window)) } ?? Date().addingTimeInterval(60)
+                    let seconds = max(1, Int(freed.timeIntervalSinceNow.rounded(.up)))
+                    return .failure(Problem(
+                        .budgetExhausted,
+                        detail: "the cluster's budget at \(ca) of \(check.limit) \(check.what) is spent (\(counted) counted across the signer nodes); the next is possible in \(seconds) s",
+                        retryAfterSeconds: seconds))
+                }
+                var id: Int64 = 0
+                for try await inserted in try await connection.query("""
+                    INSERT INTO csrproxy_ledger (kind, expires_at, node, zone, ca, names, registered_domain, renewal)
+                    VALUES ('pending', now() + make_interval(secs => \(leaseSeconds)), \(node), \(zone), \(ca), \(nameSet), \(registeredDomain), false)
+                    RETURNING id
+                    """, logger: logger).decode(Int64.self) { id = inserted }
+                return .success(id)
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// Ends a reservation; a row that cannot be deleted now stops counting with its lease.
+    func release(_ id: Int64) async {
+        do {
+            try await client.query("DELETE FROM csrproxy_ledger WHERE id = \(id) AND kind = 'pending'", logger: logger)
+        } catch {
+            logger.warning("could not end a budget reservation in the shared state; its lease will", metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+
+    /// Records an order placed or a certificate issued, for every node's budgets.
+    func record(_ entry: IssuanceLedger.Entry) async throws {
+        let kind = entry.kind.rawValue, node = settings.node, ca = entry.ca ?? "", names = entry.names.joined(separator: ",")
+        _ = try await stateCall("record the \(kind) in the shared ledger") {
+            try await client.query("""
+                INSERT INTO csrproxy_ledger (kind, node, zone, ca, names, registered_domain, renewal, certificate_id, key_sha256)
+                VALUES (\(kind), \(node), \(entry.zone), \(ca), \(names), \(entry.registeredDomain), \(entry.renewal), \(entry.certificateID), \(entry.keySHA256))
+                """, logger: logger)
+        }
+    }
+
+    /// A certificate any node of the cluster issued, by its ARI CertID: its names and key hash.
+    func certificate(withID id: String) async -> (names: [String], keySHA256: String?, ca: String)? {
+        do {
+            let rows = try await client.query("""
+                SELECT names, key_sha256, ca FROM csrproxy_ledger WHERE certificate_id = \(id) AND kind = 'certificate' LIMIT 1
+                """, logger: logger)
+            for try await (names, key, ca) in rows.decode((String, String?, String).self) {
+                return (names.split(separator: ",").map(String.init), key, ca)
+            }
+        } catch {
+            logger.warning("could not look a certificate up in the shared ledger", metadata: ["error": "\(String(reflecting: error))"])
+        }
+        return nil
+    }
+
+    /// Certificates are kept this long, past the longest lifetime a CA gives (90 days), so a
+    /// renewal's `replaces` can be checked on any node.
+    static let certificateRetention: TimeInterval = 100 * 86_400
+
+    /// Deletes what neither a budget window nor a renewal needs any more (orders after 3
+    /// hours, certificates after 100 days, reservations past their lease).
+    @discardableResult
+    func compact() async throws -> Int {
+        var removed = 0
+        let retention = Int(Self.certificateRetention), orders = Int(SignerConfiguration.Budgets.orderWindow)
+        for try await count in try await client.query("""
+            WITH gone AS (DELETE FROM csrproxy_ledger WHERE
+                (kind = 'pending' AND expires_at <= now()) OR
+                (kind = 'order' AND at < now() - make_interval(secs => \(orders))) OR
+                (kind = 'certificate' AND at < now() - make_interval(secs => \(retention)))
+                RETURNING 1)
+            SELECT count(*)::int FROM gone
+            """, logger: logger).decode(Int.self) { removed = count }
+        return removed
+    }
+
+    private func stateCall<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PSQLError {
+            throw SignerError(.stateUnavailable, "could not \(what) (PostgreSQL): \(error.serverInfo?[.message] ?? "\(error.code)")")
+        }
+    }
+}
+
+/// Compacts the shared ledger once a minute, on every node (the DELETE is idempotent).
+struct SharedLedgerCompaction: Service {
+    let ledger: SharedLedger
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: .seconds(60))
+                do {
+                    let removed = try await ledger.compact()
+                    if removed > 0 { logger.debug("compacted the shared issuance ledger", metadata: ["state.ledger.removed": "\(removed)"]) }
+                } catch {
+                    logger.debug("could not compact the shared issuance ledger", metadata: ["error": "\(String(reflecting: error))"])
+                }
+            }
+        }
+    }
+}
