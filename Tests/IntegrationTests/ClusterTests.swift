@@ -137,46 +137,62 @@ struct ClusterTests {
         return all
     }
 
-    /// `kill -9` of node 3 with 8 orders in flight on it and on node 2 (8: pebble reads DNS
-    /// answers of 512 bytes only, which hold 8 values): node 2's orders complete
-    /// (node 3's DNS no longer answers, and is left out as resolvers leave it out); node 3's
-    /// values are withdrawn by the others once their lease runs out; node 3 restarted rejoins
-    /// by itself and issues again.
+    /// `kill -9` of node 3 with 10 orders in flight on it and on node 2 (per-install names, so
+    /// each value has a name of its own and no cap holds an order back): node 2's orders
+    /// complete (node 3's DNS no longer answers, and is left out as resolvers leave it out);
+    /// node 3's values are withdrawn by the others once their lease runs out; node 3 restarted
+    /// rejoins by itself and issues again.
     @Test func aNodeKilledMidOrderIsCleanedUpAndRejoins() async throws {
-        let cluster = try await SignerCluster(nodes: 3, deadlineSeconds: 25, leaseSeconds: 25, validationSleeps: true)
+        let cluster = try await SignerCluster(nodes: 3, naming: "per-install", deadlineSeconds: 25, leaseSeconds: 25, validationSleeps: true)
         defer { cluster.stop() }
+        let installs = try (0..<10).map { index in (node: index % 2 == 0 ? 1 : 2, install: try SignerCluster.perInstallKey()) }
         let results = Task {
             try await withThrowingTaskGroup(of: (Int, Int).self) { group in
-                for index in 0..<8 {
-                    let node = index % 2 == 0 ? 1 : 2
-                    group.addTask { (node, (try? await cluster.requestCertificate(node: node))?.status ?? -1) }
+                for (node, install) in installs {
+                    group.addTask { (node, (try? await cluster.requestCertificate(node: node, key: install.key, name: install.name))?.status ?? -1) }
                 }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
         }
-        // Wait until node 3 has published some of its values, then kill it without a word.
+        // Wait until node 1's DNS serves some of node 3's values, then kill node 3 without a word.
+        let node3Names = installs.filter { $0.node == 2 }.map { "_acme-challenge.\($0.install.name)" }
+        func servedByNode1(_ names: [String]) async throws -> Int {
+            var count = 0
+            for name in names { count += try await Dig.query(port: cluster.dnsPorts[0], name, "TXT").answer.filter { $0.type == "TXT" }.count }
+            return count
+        }
         let published = ContinuousClock.now + .seconds(10)
-        while try await Self.served(cluster, nodes: [0]).joined().count < 2, ContinuousClock.now < published {
+        while try await servedByNode1(node3Names) < 2, ContinuousClock.now < published {
             try await Task.sleep(for: .milliseconds(20))
         }
+        #expect(try await servedByNode1(node3Names) >= 2, "node 3's values never reached node 1")
         cluster.kill(2)
         let killedAt = ContinuousClock.now
         let statuses = try await results.value
-        #expect(statuses.filter { $0.0 == 1 }.allSatisfy { $0.1 == 200 }, "node 2's orders: \(statuses)")
+        #expect(statuses.filter { $0.0 == 1 }.map(\.1) == Array(repeating: 200, count: 5), "node 2's orders: \(statuses)")
         #expect(statuses.filter { $0.0 == 2 }.allSatisfy { $0.1 != 200 }, "node 3 died: \(statuses)")
 
-        // Within the lease (25 s) and a reconciliation (5 s), no node serves a value any more.
-        var left = try await Self.served(cluster, nodes: [0, 1])
-        while !left.joined().isEmpty, ContinuousClock.now - killedAt < .seconds(40) {
-            try await Task.sleep(for: .milliseconds(250))
-            left = try await Self.served(cluster, nodes: [0, 1])
+        // Within the lease (25 s) and a reconciliation (5 s), neither node serves any value.
+        let allNames = installs.map { "_acme-challenge.\($0.install.name)" }
+        func left() async throws -> Int {
+            var count = 0
+            for port in cluster.dnsPorts.prefix(2) {
+                for name in allNames { count += try await Dig.query(port: port, name, "TXT").answer.filter { $0.type == "TXT" }.count }
+            }
+            return count
         }
-        #expect(left.joined().isEmpty, "still served \(ContinuousClock.now - killedAt) after the kill: \(left)")
+        var remaining = try await left()
+        while remaining > 0, ContinuousClock.now - killedAt < .seconds(40) {
+            try await Task.sleep(for: .milliseconds(500))
+            remaining = try await left()
+        }
+        #expect(remaining == 0, "\(remaining) values still served \(ContinuousClock.now - killedAt) after the kill")
 
         try await cluster.start(2)
         try await cluster.waitUntilReady(2)
-        let again = try await cluster.requestCertificate(node: 2)
-        #expect(again.status == 200, "\(again.text)")
+        let again = try SignerCluster.perInstallKey()
+        let response = try await cluster.requestCertificate(node: 2, key: again.key, name: again.name)
+        #expect(response.status == 200, "\(response.text)")
     }
 
     /// PostgreSQL stopped for 10 s: every node's /readyz fails and new requests get 503 with

@@ -1,5 +1,7 @@
+import CertificateSupport
 import Crypto
 import Foundation
+import X509
 
 /// Several real `csrproxy-signer serve` processes sharing one PostgreSQL and one ACME account,
 /// each with its own DNS port, plus pebble, all on loopback. Pebble asks node 1's DNS only, so
@@ -16,7 +18,7 @@ public final class SignerCluster: @unchecked Sendable {
 
     /// - Parameter validationSleeps: pebble waits its random 0-15 s before validating, so orders
     ///   stay in flight long enough to kill a node in the middle of them.
-    public init(nodes count: Int = 3, concurrency: String = "set", deadlineSeconds: Int = 60, leaseSeconds: Int? = nil, validationSleeps: Bool = false, domainBudget: Int = 1_000_000) async throws {
+    public init(nodes count: Int = 3, concurrency: String = "set", naming: String = "shared", deadlineSeconds: Int = 60, leaseSeconds: Int? = nil, validationSleeps: Bool = false, domainBudget: Int = 1_000_000) async throws {
         workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         postgres = try await PostgresServer()
@@ -63,6 +65,7 @@ public final class SignerCluster: @unchecked Sendable {
                 subject = "CN=\(Self.name)"
                 names = ["\(Self.name)"]
                 concurrency = "\(concurrency)"
+                naming = "\(naming)"
                 max_values_per_name = 8
 
                 """
@@ -116,8 +119,20 @@ public final class SignerCluster: @unchecked Sendable {
 
     /// Posts a CSR for the well-known name, from a fresh key, to node `index`.
     public func requestCertificate(node index: Int) async throws -> CurlResponse {
+        try await requestCertificate(node: index, key: P256.Signing.PrivateKey(), name: Self.name)
+    }
+
+    /// A fresh key and the per-install name it gets (`<label>.go.eval.example.com`).
+    public static func perInstallKey() throws -> (key: P256.Signing.PrivateKey, name: String) {
+        let key = P256.Signing.PrivateKey()
+        let spki = try Certificate.PublicKey(key.publicKey).subjectPublicKeyInfoDER()
+        return (key, PerInstallName.names(for: [Self.name], subjectPublicKeyInfoDER: spki)[0])
+    }
+
+    /// Posts a CSR for `name` from `key` to node `index`.
+    public func requestCertificate(node index: Int, key: P256.Signing.PrivateKey, name: String) async throws -> CurlResponse {
         let path = workDirectory.appendingPathComponent("request-\(UUID().uuidString).der").path
-        try Data(try TestCertificates.csr(for: [Self.name], key: .init(P256.Signing.PrivateKey()))).write(to: URL(fileURLWithPath: path))
+        try Data(try TestCertificates.csr(for: [name], key: .init(key))).write(to: URL(fileURLWithPath: path))
         return try await curl(signURL(index), bodyFile: path, headers: ["Content-Type: application/pkcs10"])
     }
 
