@@ -43,7 +43,6 @@ final class SharedChallengeStore: ChallengeStore {
         let leaseSeconds = Int(settings.lease.components.seconds)
         let id: Int64 = try await shared("publish a challenge value") {
             try await client.withTransaction(logger: logger) { connection in
-                try await Self.commitWithoutWaiting(connection, logger: logger)
                 var id: Int64 = 0
                 let rows = try await connection.query("""
                     INSERT INTO csrproxy_challenge_values (zone, name, value, node, expires_at)
@@ -70,7 +69,6 @@ final class SharedChallengeStore: ChallengeStore {
         let zoneKey = Self.key(origin)
         do {
             try await client.withTransaction(logger: logger) { connection in
-                try await Self.commitWithoutWaiting(connection, logger: logger)
                 try await connection.query("DELETE FROM csrproxy_challenge_values WHERE id = \(id)", logger: logger)
                 try await Self.changed(zoneKey, on: connection, logger: logger)
             }
@@ -88,7 +86,6 @@ final class SharedChallengeStore: ChallengeStore {
         let node = settings.node
         do {
             let count: Int = try await client.withTransaction(logger: logger) { connection in
-                try await Self.commitWithoutWaiting(connection, logger: logger)
                 var zones: [String] = []
                 for try await zone in try await connection.query("DELETE FROM csrproxy_challenge_values WHERE node = \(node) RETURNING zone", logger: logger).decode(String.self) {
                     zones.append(zone)
@@ -145,7 +142,6 @@ final class SharedChallengeStore: ChallengeStore {
     @discardableResult
     func reapExpired() async throws -> Int {
         try await client.withTransaction(logger: logger) { connection in
-            try await Self.commitWithoutWaiting(connection, logger: logger)
             var zones: [String] = []
             for try await zone in try await connection.query("DELETE FROM csrproxy_challenge_values WHERE expires_at <= now() RETURNING zone", logger: logger).decode(String.self) {
                 zones.append(zone)
@@ -154,14 +150,6 @@ final class SharedChallengeStore: ChallengeStore {
             try await connection.query("DELETE FROM csrproxy_permits WHERE expires_at <= now()", logger: logger)
             return zones.count
         }
-    }
-
-    /// Challenge values and permits live for seconds and have leases: a commit of them need not
-    /// wait for the WAL to reach the disk (a crash of the database loses at most the last few,
-    /// which fails their orders or leaves a value to its lease), which saves a flush per step
-    /// of every order. Budgets and the ledger do wait.
-    static func commitWithoutWaiting(_ connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("SET LOCAL synchronous_commit = off", logger: logger)
     }
 
     /// The zone's serial moves and every node hears of it, when the transaction commits.

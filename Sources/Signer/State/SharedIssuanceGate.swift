@@ -51,7 +51,6 @@ struct SharedIssuanceGate: IssuanceGate {
         let node = settings.node
         let leaseSeconds = Int(settings.lease.components.seconds)
         return try await client.withTransaction(logger: logger) { connection in
-            try await SharedChallengeStore.commitWithoutWaiting(connection, logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(key)))", logger: logger)
             var live = 0
             for try await count in try await connection.query(
@@ -72,10 +71,7 @@ struct SharedIssuanceGate: IssuanceGate {
     private func release(_ ids: [Int64]) async {
         guard !ids.isEmpty else { return }
         do {
-            try await client.withTransaction(logger: logger) { connection in
-                try await SharedChallengeStore.commitWithoutWaiting(connection, logger: logger)
-                try await connection.query("DELETE FROM csrproxy_permits WHERE id = ANY(\(ids))", logger: logger)
-            }
+            try await client.query("DELETE FROM csrproxy_permits WHERE id = ANY(\(ids))", logger: logger)
         } catch {
             logger.warning("could not return issuance permits to the shared state; their lease will", metadata: ["error": "\(String(reflecting: error))"])
         }

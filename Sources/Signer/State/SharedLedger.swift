@@ -73,10 +73,7 @@ struct SharedLedger: Sendable {
     /// Ends a reservation; a row that cannot be deleted now stops counting with its lease.
     func release(_ id: Int64) async {
         do {
-            try await client.withTransaction(logger: logger) { connection in
-                try await SharedChallengeStore.commitWithoutWaiting(connection, logger: logger)
-                try await connection.query("DELETE FROM csrproxy_ledger WHERE id = \(id) AND kind = 'pending'", logger: logger)
-            }
+            try await client.query("DELETE FROM csrproxy_ledger WHERE id = \(id) AND kind = 'pending'", logger: logger)
         } catch {
             logger.warning("could not end a budget reservation in the shared state; its lease will", metadata: ["error": "\(String(reflecting: error))"])
         }
