@@ -157,6 +157,47 @@ struct ConfigurationTests {
         #expect { try SignerConfiguration(toml: configuration(dns: "")) } throws: { "\($0)".contains("at least 32") }
     }
 
+    /// `[state]`: a PostgreSQL URL without a password (that comes from a 0600 file), a socket
+    /// directory or a host with TLS required by default; settings that need postgres are refused
+    /// with memory, and the shared state does not go with an external primary.
+    @Test func theSharedStateSettings() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("state-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let password = directory.appendingPathComponent("db-password").path
+        try "s3cret\n".write(toFile: password, atomically: true, encoding: .utf8)
+        chmod(password, 0o600)
+        func configuration(_ state: String) -> String {
+            Self.minimal.replacingOccurrences(of: "[[zones]]", with: "[state]\n\(state)\n\n[[zones]]")
+        }
+        let socket = try SignerConfiguration(toml: configuration(#"backend = "postgres"\#nurl = "postgresql://csrproxy@/csrproxy?host=/run/postgresql"\#nnode = "ns1""#))
+        guard case .postgres(let local) = socket.state.backend else { Issue.record("expected postgres"); return }
+        #expect(local.server == .socket(directory: "/run/postgresql", port: 5432) && local.username == "csrproxy" && local.database == "csrproxy")
+        #expect(local.node == "ns1" && local.lease == .seconds(120) && local.password == nil)
+
+        let remote = try SignerConfiguration(toml: configuration("backend = \"postgres\"\nurl = \"postgresql://csrproxy@db.example.net:6432/signer\"\npassword_file = \"\(password)\"\nnode = \"ns2\""))
+        guard case .postgres(let tcp) = remote.state.backend else { Issue.record("expected postgres"); return }
+        #expect(tcp.server == .tcp(host: "db.example.net", port: 6432, requireTLS: true) && tcp.password == "s3cret")
+
+        let refused: [(String, String)] = [
+            (#"backend = "postgres"\#nurl = "postgresql://csrproxy:pw@db.example.net/signer""#, "carries a password"),
+            (#"backend = "postgres""#, "needs state.url"),
+            (#"backend = "postgres"\#nurl = "mysql://csrproxy@db/signer""#, "is not a postgresql:// URL"),
+            (#"backend = "postgres"\#nurl = "postgresql://csrproxy@db.example.net/signer?sslmode=prefer""#, "sslmode prefer"),
+            (#"backend = "postgres"\#nurl = "postgresql://csrproxy@db.example.net/signer"\#nnode = "ns 1""#, "state.node"),
+            (#"backend = "postgres"\#nurl = "postgresql://csrproxy@db.example.net/signer"\#nlease_seconds = 5"#, "lease_seconds"),
+            (#"url = "postgresql://csrproxy@db.example.net/signer""#, "only applies with state.backend"),
+            (#"backend = "etcd""#, "use \"memory\" or \"postgres\""),
+        ]
+        for (state, message) in refused {
+            #expect { try SignerConfiguration(toml: configuration(state)) } throws: { "\($0)".contains(message) }
+        }
+        chmod(password, 0o644)
+        #expect { try SignerConfiguration(toml: configuration("backend = \"postgres\"\nurl = \"postgresql://c@db/s\"\npassword_file = \"\(password)\"")) } throws: {
+            "\($0)".contains("can be read by others")
+        }
+    }
+
     /// The DNS snippets the README shows are the files the zone transfer and RFC 2136 suites
     /// configure Knot, BIND and NSD with: the README may not drift from what was tested.
     @Test func theREADMEShowsTheDNSSnippetsTheTestsUse() throws {
