@@ -103,10 +103,13 @@ struct ClusterTests {
         _ = await sampler.result
         #expect(statuses == Array(repeating: 200, count: 20), "\(statuses)")
         let seen = most.withLock { $0 }
-        #expect(seen <= cap && seen >= 1, "at most \(cap) values at once, saw \(seen)")
+        #expect(seen <= cap, "at most \(cap) values at once, saw \(seen)")
         if concurrency == "lock" {
+            // One value lives a few milliseconds at a time, which the sampling may miss; pebble's
+            // own log shows the one order at a time.
             #expect(cluster.pebble.peakOverlappingOrders == 1)
         } else {
+            #expect(seen >= 2, "the sampling saw \(seen) values at once; several orders should overlap")
             #expect(cluster.pebble.peakOverlappingOrders > 1)
         }
     }
