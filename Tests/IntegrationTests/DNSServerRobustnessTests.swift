@@ -118,7 +118,7 @@ struct DNSServerRobustnessTests {
         try await Task.sleep(for: .milliseconds(300))
         let afterTCP = try server.residentKilobytes()
 
-        #expect(server.process.isRunning, "the server died: \(server.standardError.suffix(2000))")
+        #expect(server.isRunning, "the server died: \(server.standardError.suffix(2000))")
         // Nine in ten packets keep a readable header and earn FORMERR or an answer; most answers
         // arriving is the proof the server did the work rather than drop the flood.
         #expect(answered > sent / 2, "only \(answered) answers to \(sent) packets")

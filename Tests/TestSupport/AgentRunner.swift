@@ -24,8 +24,8 @@ public struct AgentRunner: Sendable {
     }
 
     /// Runs `csrproxy-agent ARGS -c agent.toml` to completion.
-    public func run(_ arguments: [String], timeout: Duration = .seconds(90)) async throws -> CommandResult {
-        try await runCommand(try builtExecutable("csrproxy-agent"), arguments + ["-c", configurationPath], timeout: timeout)
+    public func run(_ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(90)) async throws -> CommandResult {
+        try await runCommand(try builtExecutable("csrproxy-agent"), arguments + ["-c", configurationPath], environment: environment, timeout: timeout)
     }
 
     /// Starts it without waiting, for tests that kill it mid-way.

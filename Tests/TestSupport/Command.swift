@@ -1,58 +1,53 @@
 import Foundation
+import Glibc
 
 /// What a finished command printed and how it ended.
 public struct CommandResult: Sendable {
+    /// The exit code, or 128 + the signal that ended it (137 when the timeout killed it).
     public let status: Int32
     public let standardOutput: String
     public let standardError: String
 }
 
-/// Runs a program to completion, off the cooperative thread pool, and kills it past `timeout`.
-public func runCommand(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(30)) async throws -> CommandResult {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread {
-            do {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-                process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-                let output = Pipe()
-                let errors = Pipe()
-                process.standardOutput = output
-                process.standardError = errors
-                process.standardInput = FileHandle.nullDevice
-                try process.run()
-                let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
-                let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-                DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: killer)
-                let errorData = ErrorCollector(errors.fileHandleForReading)
-                let outputData = output.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                killer.cancel()
-                continuation.resume(returning: CommandResult(
-                    status: process.terminationStatus,
-                    standardOutput: String(decoding: outputData, as: UTF8.self),
-                    standardError: String(decoding: errorData.wait(), as: UTF8.self)))
-            } catch {
-                continuation.resume(throwing: error)
+/// Runs a program to completion and returns what it printed. Past `timeout` its whole process
+/// group is killed; when it exits, anything it left running in its group is killed too. Its
+/// output goes to files, so a background grandchild that kept them open cannot hold this up.
+/// `environment` replaces the test process's own for the child when given.
+public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(30)) async throws -> CommandResult {
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("command-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: scratch) }
+    let outputPath = scratch.appendingPathComponent("stdout").path
+    let errorPath = scratch.appendingPathComponent("stderr").path
+    let child = try ChildProcess(executable, arguments, environment: environment, outputPath: outputPath, errorPath: errorPath)
+    let deadline = ContinuousClock.now + timeout
+    var pause = Duration.milliseconds(1)
+    while child.isRunning {
+        if ContinuousClock.now >= deadline {
+            child.signalGroup(SIGKILL)
+            if !child.waitForExit(within: .seconds(5)) {
+                warnOnStandardError("\(executable) \(child.pid) outlived SIGKILL past its \(timeout) timeout")
             }
+            break
         }
+        do {
+            try await Task.sleep(for: pause)
+        } catch {
+            child.stop(grace: .seconds(2))
+            throw error
+        }
+        pause = min(pause * 2, .milliseconds(50))
     }
+    return CommandResult(
+        status: child.exitStatus ?? -1,
+        standardOutput: readBounded(outputPath),
+        standardError: readBounded(errorPath))
 }
 
-/// Drains a pipe on its own thread so a chatty stderr cannot block the child.
-private final class ErrorCollector: @unchecked Sendable {
-    private var data = Data()
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ handle: FileHandle) {
-        Thread.detachNewThread { [self] in
-            data = handle.readDataToEndOfFile()
-            done.signal()
-        }
-    }
-
-    func wait() -> Data {
-        done.wait()
-        return data
-    }
+/// A file's first `limit` bytes as text (an empty string when it cannot be read).
+func readBounded(_ path: String, limit: Int = 32 << 20) -> String {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return "" }
+    defer { try? handle.close() }
+    let data = (try? handle.read(upToCount: limit)) ?? Data()
+    return String(decoding: data ?? Data(), as: UTF8.self)
 }

@@ -105,7 +105,7 @@ public final class Pebble: @unchecked Sendable {
                 if let response = try? await transport.execute(ACMEHTTPRequest(method: .get, url: self.directoryURL), timeout: .seconds(2)), response.status == 200 {
                     return
                 }
-                guard self.server.process.isRunning else { break }
+                guard self.server.isRunning else { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
             throw TestFailure("pebble did not serve \(self.directoryURL): \(self.server.standardOutput) \(self.server.standardError)")
@@ -125,7 +125,7 @@ public final class Pebble: @unchecked Sendable {
         }
     }
 
-    public var isRunning: Bool { server.process.isRunning }
+    public var isRunning: Bool { server.isRunning }
 
     /// Pebble's log so far (it logs every request it handles).
     public var log: String { server.standardOutput + server.standardError }

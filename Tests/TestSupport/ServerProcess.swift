@@ -15,36 +15,34 @@ public func builtExecutable(_ name: String) throws -> String {
     return path
 }
 
-/// A long-running child process (a server under test) whose output is watched line by line.
+/// A long-running child process (a server under test): in its own process group, its output
+/// in log files that are read as they grow. Stopping it, or dropping it, stops its whole group.
+/// The logs stay in the run's scratch directory under `scripts/test` (kept when the run fails),
+/// and are removed with the process otherwise.
 public final class ServerProcess: @unchecked Sendable {
-    public let process = Process()
+    public let child: ChildProcess
+    private let logDirectory: URL
     private let lock = NSLock()
-    private var output = ""
-    private var errors = ""
+    private var output = Log()
+    private var errors = Log()
 
     public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let outputPipe = Pipe()
-        let errorPipe = Pipe()
-        process.standardOutput = outputPipe
-        process.standardError = errorPipe
-        process.standardInput = FileHandle.nullDevice
-        outputPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
-            self?.lock.withLock { self?.output += text }
-        }
-        errorPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
-            self?.lock.withLock { self?.errors += text }
-        }
-        try process.run()
+        let name = (executable as NSString).lastPathComponent
+        logDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("logs/\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: logDirectory, withIntermediateDirectories: true)
+        let outputPath = logDirectory.appendingPathComponent("stdout").path
+        let errorPath = logDirectory.appendingPathComponent("stderr").path
+        child = try ChildProcess(executable, arguments, environment: environment, outputPath: outputPath, errorPath: errorPath)
+        output.handle = FileHandle(forReadingAtPath: outputPath)
+        errors.handle = FileHandle(forReadingAtPath: errorPath)
     }
 
-    public var pid: Int32 { process.processIdentifier }
-    public var standardOutput: String { lock.withLock { output } }
-    public var standardError: String { lock.withLock { errors } }
+    public var pid: Int32 { child.pid }
+    public var isRunning: Bool { child.isRunning }
+    /// The exit code, or 128 + the signal that ended it; nil while it runs.
+    public var exitStatus: Int32? { child.exitStatus }
+    public var standardOutput: String { lock.withLock { output.text() } }
+    public var standardError: String { lock.withLock { errors.text() } }
 
     public enum Stream: Sendable { case standardOutput, standardError }
 
@@ -54,15 +52,17 @@ public final class ServerProcess: @unchecked Sendable {
         let regex = try NSRegularExpression(pattern: pattern)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
+            // Whether it was running is read before the text, so the last lines it wrote count.
+            let running = isRunning
             let text = stream == .standardOutput ? standardOutput : standardError
             if let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
                let range = Range(match.range(at: match.numberOfRanges > 1 ? 1 : 0), in: text) {
                 return String(text[range])
             }
-            guard process.isRunning else { break }
+            guard running else { break }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw TestFailure("no line matching \(pattern) (running: \(process.isRunning)); stdout: \(standardOutput) stderr: \(standardError)")
+        throw TestFailure("no line matching \(pattern) (running: \(isRunning)); stdout: \(standardOutput) stderr: \(standardError)")
     }
 
     /// Resident memory in KiB, from /proc.
@@ -74,36 +74,37 @@ public final class ServerProcess: @unchecked Sendable {
         return value
     }
 
-    /// SIGTERM, then waits up to `grace` before SIGKILL; returns the exit status, or -1 when the
-    /// process never reported its exit. The wait is bounded on purpose: tests call this from the
-    /// cooperative pool (two threads on a 2-core CI box), where an unbounded `waitUntilExit` that
-    /// misses a child's exit would stall every other test with it.
+    /// SIGTERM (or `signal`), then up to `grace` before SIGKILL to its whole group; returns the
+    /// exit status, or -1 when the process never reported its exit. Bounded on purpose: tests
+    /// call this from the cooperative pool (two threads on a 2-core CI box).
     @discardableResult
-    public func stop(grace: Duration = .seconds(10)) -> Int32 {
-        if process.isRunning { process.terminate() }
-        if !waitForExit(within: grace) {
-            warnOnStandardError("\(process.executableURL?.lastPathComponent ?? "child") \(pid) ignored SIGTERM for \(grace): sending SIGKILL")
-            kill(pid, SIGKILL)
-            guard waitForExit(within: .seconds(5)) else {
-                warnOnStandardError("child \(pid) never reported its exit after SIGKILL; giving up on it")
-                return -1
-            }
-        }
-        return process.terminationStatus
+    public func stop(signal: Int32 = SIGTERM, grace: Duration = .seconds(10)) -> Int32 {
+        child.stop(signal: signal, grace: grace) ?? -1
     }
 
     /// Polls for the child's exit until `limit`; true once it has exited.
     public func waitForExit(within limit: Duration) -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else { return false }
-            usleep(10_000)
-        }
-        return true
+        child.waitForExit(within: limit)
     }
 
     deinit {
-        if process.isRunning { process.terminate() }
+        stop(grace: .seconds(5))
+        try? output.handle?.close()
+        try? errors.handle?.close()
+        if ProcessInfo.processInfo.environment["CSRPROXY_TEST_RUN"] == nil {
+            try? FileManager.default.removeItem(at: logDirectory)
+        }
+    }
+
+    /// One log file, read from where the last read stopped (at most 64 MiB kept).
+    private struct Log {
+        var handle: FileHandle?
+        var data = Data()
+
+        mutating func text() -> String {
+            if let handle, data.count < 64 << 20, let more = try? handle.readToEnd() { data += more }
+            return String(decoding: data, as: UTF8.self)
+        }
     }
 }
 
