@@ -170,7 +170,7 @@ public struct Agent: Sendable {
     func reload() -> [String] {
         guard !configuration.reloads.isEmpty else { return [] }
         progress("reloading the product")
-        return Reloader(methods: configuration.reloads, files: files, product: product, logger: logger).reload()
+        return Reloader(methods: configuration.reloads, files: files, product: product, environment: environment, logger: logger).reload()
     }
 
     func readCache() -> RenewalCache? {

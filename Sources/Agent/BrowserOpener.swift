@@ -28,7 +28,7 @@ public struct BrowserOpener: Sendable {
         if let user = session.user {
             command = ["runuser", "-u", user, "--", "env"] + assignments + command
         }
-        guard let status = try? Spawn.run(command, environment: .inherited(adding: session.user == nil ? session.variables : [:])), status == 0 else {
+        guard let status = try? Spawn.run(command, environment: .inherited(adding: session.user == nil ? session.variables : [:], parent: environment)), status == 0 else {
             return "could not start a browser (xdg-open); open \(url) by hand"
         }
         return "opened \(url) in \(session.user.map { "\($0)'s" } ?? "the") browser"
@@ -51,10 +51,10 @@ public struct BrowserOpener: Sendable {
     }
 
     private func loginctlSession() -> Session? {
-        guard let list = try? Spawn.capture(["loginctl", "list-sessions", "--no-legend"]), list.status == 0 else { return nil }
+        guard let list = try? Spawn.capture(["loginctl", "list-sessions", "--no-legend"], environment: .minimal([:], parent: environment)), list.status == 0 else { return nil }
         for line in list.output.split(separator: "\n") {
             guard let id = line.split(separator: " ", omittingEmptySubsequences: true).first,
-                  let shown = try? Spawn.capture(["loginctl", "show-session", String(id), "-p", "Active", "-p", "Type", "-p", "Name", "-p", "User", "-p", "Display", "-p", "Remote"])
+                  let shown = try? Spawn.capture(["loginctl", "show-session", String(id), "-p", "Active", "-p", "Type", "-p", "Name", "-p", "User", "-p", "Display", "-p", "Remote"], environment: .minimal([:], parent: environment))
             else { continue }
             var properties: [String: String] = [:]
             for entry in shown.output.split(separator: "\n") {

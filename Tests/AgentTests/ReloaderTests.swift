@@ -14,7 +14,7 @@ struct ReloaderTests {
     let files = CertificateFiles(directory: "/nonexistent")
 
     func failures(_ method: AgentConfiguration.ReloadMethod) throws -> [String] {
-        Reloader(methods: [method], files: files, product: try ProductAccount(user: nil, group: nil), logger: Logger(label: "test")).reload()
+        Reloader(methods: [method], files: files, product: try ProductAccount(user: nil, group: nil), environment: ["PATH": "/usr/bin:/bin"], logger: Logger(label: "test")).reload()
     }
 
     @Test func aProductThatIsNotRunningIsNotAFailure() throws {
@@ -55,11 +55,12 @@ struct ReloaderTests {
 
     /// The command sees PATH, LANG and the CSRPROXY_ variables, nothing else of the agent's.
     @Test func anExecReloadGetsOnlyAMinimalEnvironment() throws {
-        setenv("CSRPROXY_TEST_SECRET", "hunter2", 1)
-        defer { unsetenv("CSRPROXY_TEST_SECRET") }
-        let output = try Spawn.capture(["/usr/bin/env"], environment: .minimal(["CSRPROXY_KEY": "/k"])).output
+        // The agent's environment as the agent read it, with a secret in it; the shared process
+        // environment is never changed here (tests in parallel start programs from it).
+        let parent = ["CSRPROXY_TEST_SECRET": "hunter2", "PATH": "/opt/secret/bin", "LANG": "C.UTF-8", "HOME": "/root"]
+        let output = try Spawn.capture(["/usr/bin/env"], environment: .minimal(["CSRPROXY_KEY": "/k"], parent: parent)).output
         let names = Set(output.split(separator: "\n").map { String($0.prefix { $0 != "=" }) })
         #expect(names.isSubset(of: ["PATH", "LANG", "CSRPROXY_KEY"]) && names.contains("CSRPROXY_KEY"), "\(names)")
-        #expect(!output.contains("hunter2"))
+        #expect(!output.contains("hunter2") && !output.contains("/opt/secret") && output.contains("LANG=C.UTF-8"), "\(output)")
     }
 }

@@ -4,11 +4,15 @@ import Glibc
 import Testing
 
 struct SecureFileTests {
-    @Test func createsA0700DirectoryAndA0600FileWhateverTheUmask() throws {
+    /// The modes are exact under the run's umask (022 under scripts/test), which would widen
+    /// nothing and narrow a careless 0777 or 0666 to something else. The umask is not set here:
+    /// it belongs to the whole test process, where other tests create files at the same time.
+    @Test func createsA0700DirectoryAndA0600File() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("secure-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let previous = umask(0)
-        defer { umask(previous) }
+        let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+        let mask = status.split(separator: "\n").first { $0.hasPrefix("Umask:") }.flatMap { Int($0.split(separator: "\t").last ?? "", radix: 8) }
+        try #require(mask != nil && mask! & 0o077 != 0o077, "a umask of \(String(mask ?? 0, radix: 8)) would hide a wrong mode")
         let path = "\(root)/state/tls/key.pem"
         try SecureFile.write(Array("first".utf8), to: path)
         #expect(SecureFile.permissions(of: "\(root)/state/tls") == 0o700)

@@ -88,4 +88,38 @@ struct ArchitectureTests {
     @Test func theImportReaderSeesImports() {
         #expect(Self.imports(in: "import NIOCore\n@preconcurrency import Foundation\nlet x = 1 // import Fake") == ["NIOCore", "Foundation"])
     }
+
+    /// Calls that change state the whole test process shares. Tests run in parallel, and one
+    /// of them changing the environment while another starts a program crashed a run (Foundation
+    /// copies `environ` as it spawns). A test passes what a child needs to that child instead.
+    static let processWideCalls = ["set" + "env(", "unset" + "env(", "put" + "env(", "ch" + "dir(", "fch" + "dir(", "u" + "mask("]
+
+    static func processWideCalls(in text: String) -> [String] {
+        text.split(separator: "\n").flatMap { line -> [String] in
+            let code = line.split(separator: "//", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            return processWideCalls.filter { call in
+                code.ranges(of: call).contains { range in
+                    // `umask(` as a word, not `Umask:` read from /proc or a longer name.
+                    range.lowerBound == code.startIndex || !(code[code.index(before: range.lowerBound)].isLetter || code[code.index(before: range.lowerBound)] == "_")
+                }
+            }
+        }
+    }
+
+    @Test func noTestChangesProcessWideState() throws {
+        let tests = Self.sources.deletingLastPathComponent().appendingPathComponent("Tests")
+        let walker = try #require(FileManager.default.enumerator(at: tests, includingPropertiesForKeys: nil))
+        var checked = 0
+        for case let file as URL in walker where file.pathExtension == "swift" {
+            let calls = Self.processWideCalls(in: try String(contentsOf: file, encoding: .utf8))
+            #expect(calls.isEmpty, "\(file.path) calls \(calls): pass an environment to the child, or use absolute paths")
+            checked += 1
+        }
+        #expect(checked > 50)
+    }
+
+    @Test func theProcessWideCallReaderSeesCalls() {
+        #expect(Self.processWideCalls(in: "  " + "set" + "env(\"A\", \"b\", 1)\nlet x = 1 // un" + "setenv(\"A\")") == ["set" + "env("])
+        #expect(Self.processWideCalls(in: "_ = u" + "mask(0)\nlet m = \"Umask:\"\nmy_u" + "mask(1)") == ["u" + "mask("])
+    }
 }

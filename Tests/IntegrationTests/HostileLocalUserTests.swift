@@ -244,9 +244,10 @@ struct HostileLocalUserTests {
             command = ["/bin/sh", "-c", "id -u > \(out)/uid; env > \(out)/env; touch /root/written-by-exec 2>/dev/null; true"]
             timeout_seconds = 10
             """).write(toFile: agent.configurationPath, atomically: true, encoding: .utf8)
-        setenv("CSRPROXY_TEST_ROOT_SECRET", "hunter2", 1)
-        defer { unsetenv("CSRPROXY_TEST_ROOT_SECRET") }
-        let renewed = try await agent.run(["renew", "--force"])
+        // The agent runs with a secret in its environment; the test's own stays untouched.
+        var agentEnvironment = ProcessInfo.processInfo.environment
+        agentEnvironment["CSRPROXY_TEST_ROOT_SECRET"] = "hunter2"
+        let renewed = try await agent.run(["renew", "--force"], environment: agentEnvironment)
         #expect(renewed.status == 0, "\(renewed.standardError)")
         #expect(try String(contentsOfFile: "\(out)/uid", encoding: .utf8) == "\(user.uid)\n")
         let environment = try String(contentsOfFile: "\(out)/env", encoding: .utf8)

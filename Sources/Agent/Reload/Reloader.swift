@@ -9,6 +9,8 @@ struct Reloader: Sendable {
     let methods: [AgentConfiguration.ReloadMethod]
     let files: CertificateFiles
     let product: ProductAccount
+    /// The agent's environment as it read it at start: what a command's LANG comes from.
+    let environment: [String: String]
     let logger: Logger
 
     /// Runs every method; returns the failures, described.
@@ -45,13 +47,13 @@ struct Reloader: Sendable {
                 logger.info("systemd is not running here: no unit to reload", metadata: ["agent.reload.unit": "\(unit)"])
                 return false
             }
-            let status = try Spawn.run(["systemctl", "try-reload-or-restart", "--", unit], environment: .minimal([:]))
+            let status = try Spawn.run(["systemctl", "try-reload-or-restart", "--", unit], environment: .minimal([:], parent: environment))
             guard status == 0 else { throw AgentError(.reloadFailed, "systemctl try-reload-or-restart \(unit) exited \(status)") }
         case .exec(let command, let timeLimit):
             let status = try Spawn.run(command, environment: .minimal([
                 "CSRPROXY_KEY": files.keyPath, "CSRPROXY_CERT": files.certificatePath,
                 "CSRPROXY_CHAIN": files.chainPath, "CSRPROXY_FULLCHAIN": files.fullChainPath,
-            ]), user: product, timeLimit: timeLimit)
+            ], parent: environment), user: product, timeLimit: timeLimit)
             guard status == 0 else { throw AgentError(.reloadFailed, "\(command.joined(separator: " ")) exited \(status)") }
         }
         return true

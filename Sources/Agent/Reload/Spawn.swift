@@ -11,12 +11,15 @@ import Glibc
 /// gets only the environment named here (never root's whole one) and, for a product's command,
 /// the product's user: `setpriv` (util-linux, essential on Debian) drops to it before the exec.
 enum Spawn {
-    /// What the child's environment holds.
+    /// What the child's environment holds. `parent` is the agent's own environment as the
+    /// agent read it once at start, never the shared `environ`, which a program embedding the
+    /// agent may be changing on another thread.
     enum Environment {
-        /// Ours, with these variables set over it (for programs run on the desktop user's behalf).
-        case inherited(adding: [String: String])
-        /// PATH, LANG (when we have it), and these variables: nothing else of ours.
-        case minimal([String: String])
+        /// The parent's, with these variables set over it (for programs run on the desktop
+        /// user's behalf).
+        case inherited(adding: [String: String], parent: [String: String])
+        /// PATH, the parent's LANG (when it has one), and these variables: nothing else.
+        case minimal([String: String], parent: [String: String])
     }
 
     static let minimalPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -29,7 +32,7 @@ enum Spawn {
     /// Runs and returns the exit status and, when `captureOutput`, what it wrote to standard output
     /// (its standard error then goes to /dev/null). Past `timeLimit` its process group is killed.
     static func capture(
-        _ arguments: [String], environment: Environment = .inherited(adding: [:]), user: ProductAccount? = nil,
+        _ arguments: [String], environment: Environment, user: ProductAccount? = nil,
         timeLimit: Duration = .seconds(60), captureOutput: Bool = true
     ) throws -> (status: Int32, output: String) {
         var argumentList = arguments
@@ -94,20 +97,13 @@ enum Spawn {
 
     private static func environmentList(_ environment: Environment) -> [String] {
         switch environment {
-        case .minimal(let extra):
+        case .minimal(let extra, let parent):
             var variables = extra
             variables["PATH"] = minimalPath
-            if let language = getenv("LANG") { variables["LANG"] = String(cString: language) }
+            if let language = parent["LANG"] { variables["LANG"] = language }
             return variables.map { "\($0.key)=\($0.value)" }.sorted()
-        case .inherited(let extra):
-            var list = extra.map { "\($0.key)=\($0.value)" }
-            var index = 0
-            while let entry = environ[index] {
-                let text = String(cString: entry)
-                if !extra.keys.contains(where: { text.hasPrefix("\($0)=") }) { list.append(text) }
-                index += 1
-            }
-            return list
+        case .inherited(let extra, let parent):
+            return parent.merging(extra) { _, added in added }.map { "\($0.key)=\($0.value)" }.sorted()
         }
     }
 
