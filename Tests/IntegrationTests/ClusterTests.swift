@@ -109,7 +109,8 @@ struct ClusterTests {
             // own log shows the one order at a time.
             #expect(cluster.pebble.peakOverlappingOrders == 1)
         } else {
-            #expect(seen >= 2, "the sampling saw \(seen) values at once; several orders should overlap")
+            // That orders overlapped is read from pebble's log, not from what the sampling
+            // happened to catch (a value lives a few milliseconds).
             #expect(cluster.pebble.peakOverlappingOrders > 1)
         }
     }

@@ -44,7 +44,7 @@ struct DNSServerTCPTests {
 
     @Test func aFrameTooShortForAHeaderClosesTheConnection() async throws {
         try await withRunningDNSServer(store: TestZone.store()) { port in
-            let connection = try LoopbackTCPConnection(port: port, receiveTimeoutSeconds: 3)
+            let connection = try LoopbackTCPConnection(port: port, receiveTimeoutSeconds: 20)
             try connection.write([0, 3, 1, 2, 3])
             let error = #expect(throws: TestFailure.self) { try connection.readFrame() }
             #expect(error?.description.contains("closed by the server") == true, "\(String(describing: error))")

@@ -108,6 +108,9 @@ public final class DNSPeer: @unchecked Sendable {
                 template:
                   - id: default
                     storage: "\(directory.path)"
+                    # Every update kept (Knot merges all but the last 20 by default), so a
+                    # test can replay them with kjournalprint.
+                    journal-max-depth: 100000
 
                 """ + snippet
             command = ("/usr/sbin/knotd", ["-c", configuration])
