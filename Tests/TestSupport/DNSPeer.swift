@@ -55,10 +55,13 @@ public final class DNSPeer: @unchecked Sendable {
 
     /// Where the server keeps its configuration and data. BIND's goes under /var/cache/bind:
     /// Debian's AppArmor profile for named lets it read and write there and nowhere in /tmp.
+    /// `scripts/test` makes one directory there for the run (`CSRPROXY_TEST_BIND_DIR`), which it
+    /// removes with the run's other scratch directories.
     private static func scratchDirectory(for kind: Kind) throws -> URL {
         let name = "csrproxy-test-\(kind.rawValue)-\(UUID().uuidString)"
-        let base = kind == .bind && FileManager.default.isWritableFile(atPath: "/var/cache/bind")
-            ? URL(fileURLWithPath: "/var/cache/bind") : FileManager.default.temporaryDirectory
+        let bindBase = ProcessInfo.processInfo.environment["CSRPROXY_TEST_BIND_DIR"] ?? "/var/cache/bind"
+        let base = kind == .bind && FileManager.default.isWritableFile(atPath: bindBase)
+            ? URL(fileURLWithPath: bindBase) : FileManager.default.temporaryDirectory
         let directory = base.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return directory
