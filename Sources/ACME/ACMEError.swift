@@ -55,6 +55,11 @@ public struct ACMEError: Error, Hashable, Sendable, CustomStringConvertible {
         [.rateLimited, .unavailable, .deadlineExceeded, .badNonceExhausted].contains(code)
     }
 
+    /// The CA refused `replaces` because that certificate was replaced already (RFC 9773 §5).
+    public var isAlreadyReplaced: Bool {
+        problem?.acmeErrorName == "alreadyReplaced"
+    }
+
     public var description: String {
         var text = "ACMEError.\(code): \(message)"
         if let problem { text += " [\(problem)]" }

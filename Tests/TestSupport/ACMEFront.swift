@@ -52,6 +52,8 @@ public final class ACMEFront: @unchecked Sendable {
     private var requests: [Recorded] = []
     private var fault: Fault?
     private var stalled = false
+    private var refusesRepeatedReplaces = false
+    private var replacedCertIDs: Set<String> = []
     private var task: Task<Void, Error>?
 
     /// Starts the front before `pebble`. With `advertisesARI`, the directory gains a
@@ -100,6 +102,12 @@ public final class ACMEFront: @unchecked Sendable {
         lock.withLock { stalled = true }
     }
 
+    /// From now on, answers a newOrder whose `replaces` names a CertID that an order placed
+    /// before named already with 409 `alreadyReplaced`, as Let's Encrypt does.
+    public func refuseRepeatedReplaces() {
+        lock.withLock { refusesRepeatedReplaces = true }
+    }
+
     /// Answers the next newOrder requests with `fault` instead of forwarding them.
     public func failNewOrders(_ fault: Fault) {
         lock.withLock { self.fault = fault }
@@ -126,7 +134,9 @@ public final class ACMEFront: @unchecked Sendable {
     }
 
     private func answer(_ request: Request, body: [UInt8], path: String, transport: AsyncHTTPClientTransport, pebbleBase: String, advertisesARI: Bool) async throws -> Response {
-        if request.method == .post, path.hasPrefix("/order-plz"), let fault = takeFault() {
+        let replaces = request.method == .post && path.hasPrefix("/order-plz") ? Recorded(method: "POST", path: path, body: body).payload?["replaces"] as? String : nil
+        let repeated = replaces.map { id in lock.withLock { refusesRepeatedReplaces && replacedCertIDs.contains(id) } } ?? false
+        if request.method == .post, path.hasPrefix("/order-plz"), let fault = repeated ? Fault(status: 409, type: "urn:ietf:params:acme:error:alreadyReplaced", retryAfterSeconds: nil) : takeFault() {
             var headers: HTTPFields = [.contentType: "application/problem+json"]
             if let seconds = fault.retryAfterSeconds { headers[.retryAfter] = String(seconds) }
             let problem = #"{"type":"\#(fault.type)","detail":"scripted by the test's ACME front","status":\#(fault.status)}"#
@@ -140,6 +150,7 @@ public final class ACMEFront: @unchecked Sendable {
         forwarded.headers.append(("Host", "127.0.0.1:\(port)"))
         if request.method == .post { forwarded.body = body }
         let answer = try await transport.execute(forwarded, timeout: .seconds(30))
+        if let replaces, answer.status == 201 { _ = lock.withLock { replacedCertIDs.insert(replaces) } }
         let front = "https://127.0.0.1:\(port)"
         var text = String(decoding: answer.body, as: UTF8.self).replacingOccurrences(of: pebbleBase, with: front)
         if path == "/dir", advertisesARI, let brace = text.lastIndex(of: "}") {

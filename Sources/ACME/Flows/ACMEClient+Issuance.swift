@@ -9,12 +9,17 @@ public struct IssuanceRequest: Sendable {
     public var profile: String?
     /// The ARI CertID of the certificate this one replaces.
     public var replaces: String?
+    /// When the CA answers `alreadyReplaced`: true orders again without `replaces` (RFC 9773
+    /// §5: the certificate is still needed); false throws the CA's error instead, for a caller
+    /// that must count the new certificate against a budget before it is ordered.
+    public var orderAgainWhenAlreadyReplaced: Bool
 
-    public init(dnsNames: [String], csrDER: [UInt8], profile: String? = nil, replaces: String? = nil) {
+    public init(dnsNames: [String], csrDER: [UInt8], profile: String? = nil, replaces: String? = nil, orderAgainWhenAlreadyReplaced: Bool = true) {
         self.dnsNames = dnsNames
         self.csrDER = csrDER
         self.profile = profile
         self.replaces = replaces
+        self.orderAgainWhenAlreadyReplaced = orderAgainWhenAlreadyReplaced
     }
 }
 
@@ -36,7 +41,9 @@ extension ACMEClient {
     /// deactivated; in every case the published values are withdrawn.
     public func issueCertificate(_ request: IssuanceRequest, solver: any DNS01Solver, deadline: ContinuousClock.Instant) async throws -> IssuedCertificate {
         let started = ContinuousClock.now
-        let placed = try await placeOrder(identifiers: request.dnsNames.map(ACMEIdentifier.dns), profile: request.profile, replaces: request.replaces, deadline: deadline)
+        let placed = try await placeOrder(
+            identifiers: request.dnsNames.map(ACMEIdentifier.dns), profile: request.profile, replaces: request.replaces,
+            orderAgainWhenAlreadyReplaced: request.orderAgainWhenAlreadyReplaced, deadline: deadline)
         var order = placed.order
         var published: [(name: String, value: String)] = []
         var pendingAuthorizations: [URL] = []

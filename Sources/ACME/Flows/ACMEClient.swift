@@ -92,13 +92,14 @@ public final class ACMEClient: Sendable {
         identifiers: [ACMEIdentifier], profile: String? = nil, replaces: String? = nil,
         deadline: ContinuousClock.Instant = .now + .seconds(30)
     ) async throws -> ACMEOrder {
-        try await placeOrder(identifiers: identifiers, profile: profile, replaces: replaces, deadline: deadline).order
+        try await placeOrder(identifiers: identifiers, profile: profile, replaces: replaces, orderAgainWhenAlreadyReplaced: true, deadline: deadline).order
     }
 
     /// `newOrder`, saying which CertID the placed order carries as `replaces`: none when the CA
     /// has no ARI (RFC 9773 §5: only then may a client send it) or answered `alreadyReplaced`.
+    /// Without `orderAgainWhenAlreadyReplaced`, that answer is thrown instead.
     func placeOrder(
-        identifiers: [ACMEIdentifier], profile: String?, replaces requested: String?, deadline: ContinuousClock.Instant
+        identifiers: [ACMEIdentifier], profile: String?, replaces requested: String?, orderAgainWhenAlreadyReplaced: Bool, deadline: ContinuousClock.Instant
     ) async throws -> (order: ACMEOrder, replaces: String?) {
         guard !identifiers.isEmpty else { throw ACMEError(.invalidInput, "an order needs at least one identifier") }
         let directory = try await directory(deadline: deadline)
@@ -112,9 +113,9 @@ public final class ACMEClient: Sendable {
         let response: ACMEHTTPResponse
         do {
             response = try await signedPost(directory.newOrder, payload: Array(payload), deadline: deadline)
-        } catch let error as ACMEError where replaces != nil && error.problem?.acmeErrorName == "alreadyReplaced" {
+        } catch let error as ACMEError where replaces != nil && orderAgainWhenAlreadyReplaced && error.isAlreadyReplaced {
             logger.info("certificate already replaced; ordering without `replaces`", metadata: ["acme.replaces": "\(replaces ?? "")"])
-            return try await placeOrder(identifiers: identifiers, profile: profile, replaces: nil, deadline: deadline)
+            return try await placeOrder(identifiers: identifiers, profile: profile, replaces: nil, orderAgainWhenAlreadyReplaced: false, deadline: deadline)
         }
         var order: ACMEOrder = try Self.decode(response, from: directory.newOrder)
         guard let location = response.header("location").flatMap(URL.init(string:)) else {

@@ -30,6 +30,9 @@ final class IssuanceLedger: Sendable {
         var keySHA256: String?
         var notAfter: Date?
         var renewal: Bool
+        /// For certificates of exempt renewals: the ARI CertID the order replaced. Each CertID
+        /// exempts one renewal only.
+        var replaced: String? = nil
     }
 
     /// Entries older than this are dropped unless they are certificates still valid.
@@ -97,6 +100,11 @@ final class IssuanceLedger: Sendable {
     /// The certificate this signer issued with ARI CertID `id`, if it still remembers it.
     func certificate(withID id: String) -> Entry? {
         state.withLock { entries in entries.last { $0.kind == .certificate && $0.certificateID == id } }
+    }
+
+    /// Whether an exempt renewal has replaced the certificate with ARI CertID `id` already.
+    func hasReplaced(_ id: String) -> Bool {
+        state.withLock { entries in entries.contains { $0.kind == .certificate && $0.replaced == id } }
     }
 
     private static func kept(_ entries: [Entry], now: Date) -> [Entry] {

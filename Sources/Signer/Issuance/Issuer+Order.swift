@@ -7,22 +7,30 @@ import SwiftASN1
 import X509
 
 extension Issuer {
-    /// One order at one CA, inside its budget: a renewal the CA can exempt (it has ARI, and the
-    /// request names what it replaces) spends no budget; anything else reserves its place first
-    /// (or throws `budget-exhausted`). The order and the certificate are in the ledger before
-    /// the answer leaves.
+    /// One order at one CA, inside its budget. A renewal the CA can exempt (it has ARI, and the
+    /// request proved the certificate it replaces is its own) spends no budget; anything else
+    /// reserves its place first (or throws `budget-exhausted`). When the CA answers that the
+    /// certificate was replaced already, the renewal is a new certificate and takes the same
+    /// way as one. The order and the certificate are in the ledger before the answer leaves.
     func place(_ order: Order, at authority: CertificateAuthority, with client: ACMEClient) async throws -> String {
         // Only a CA with ARI may be sent `replaces` (RFC 9773 §5), and only it exempts renewals.
-        let hasARI = try await client.directory(deadline: order.deadline).renewalInfo != nil
-        let exempt = order.replaces != nil && hasARI
+        if order.replaces != nil, try await client.directory(deadline: order.deadline).renewalInfo != nil {
+            do {
+                return try await placeWithinBudget(order, at: authority, with: client, exempt: true)
+            } catch let error as ACMEError where error.isAlreadyReplaced {
+                logger.notice("the CA says the certificate was replaced already: this renewal counts as a new certificate", metadata: [
+                    "signer.zone": "\(order.zone)", "signer.ca": "\(authority.name)", "acme.replaces": "\(order.replaces ?? "")",
+                ])
+            }
+        }
         let budget = authority.budget
-        let reservation = exempt ? nil : try budget.reserve(names: order.names, registeredDomain: order.registeredDomain)
-        defer { if let reservation { budget.release(reservation) } }
+        let reservation = try budget.reserve(names: order.names, registeredDomain: order.registeredDomain)
+        defer { budget.release(reservation) }
         // A cluster's budget is checked across every node, in the shared ledger.
-        let sharedReservation = exempt ? nil : try await sharedLedger?.reserve(
+        let sharedReservation = try await sharedLedger?.reserve(
             ca: authority.name, limits: budget.limits, names: order.names, zone: order.zone, registeredDomain: order.registeredDomain)
         do {
-            let chain = try await placeWithinBudget(order, at: authority, with: client, exempt: exempt)
+            let chain = try await placeWithinBudget(order, at: authority, with: client, exempt: false)
             if let sharedReservation { await sharedLedger?.release(sharedReservation) }
             return chain
         } catch {
@@ -36,24 +44,33 @@ extension Issuer {
         let placed = IssuanceLedger.Entry(kind: .order, at: Date(), zone: order.zone, ca: authority.name, names: names, registeredDomain: order.registeredDomain, renewal: exempt)
         try ledger.record(placed)
         try await sharedLedger?.record(placed)
-        let issuance = IssuanceRequest(dnsNames: order.names, csrDER: order.request.derBytes, profile: authority.profile, replaces: exempt ? order.replaces : nil)
+        // The client must not order again by itself after `alreadyReplaced`: that order is a
+        // new certificate, which `place` counts first.
+        let issuance = IssuanceRequest(
+            dnsNames: order.names, csrDER: order.request.derBytes, profile: authority.profile,
+            replaces: exempt ? order.replaces : nil, orderAgainWhenAlreadyReplaced: false)
         let issued = try await client.issueCertificate(issuance, solver: publisher, deadline: order.deadline)
         let leaf = try? PEMDocument.parseMultiple(pemString: issued.pemChain).first.map { try Certificate(pemDocument: $0) }
         let certificate = IssuanceLedger.Entry(
             kind: .certificate, at: Date(), zone: order.zone, ca: authority.name, names: names, registeredDomain: order.registeredDomain,
             certificateID: leaf.flatMap { try? ARICertificateID(certificate: $0).value },
             keySHA256: leaf.flatMap { try? Self.keyHash($0.publicKey) }, notAfter: leaf?.notValidAfter,
-            renewal: issued.replaced != nil)
+            renewal: issued.replaced != nil, replaced: issued.replaced)
         try ledger.record(certificate)
         try await sharedLedger?.record(certificate)
         metrics.recordCertificate(zone: order.zone, ca: authority.name, renewal: issued.replaced != nil)
         return issued.pemChain
     }
 
-    /// The ARI CertID to send as `replaces`, once the certificate is the requester's to replace:
-    /// it is for the same names and either carries the CSR's key (a renewal keeps its key) or
-    /// is one this signer issued (same CertID and key in the ledger). Anything else is refused,
-    /// so no one can spend another install's replacement.
+    /// The ARI CertID a renewal may send as `replaces`, when the request proves the certificate
+    /// in `X-CSRProxy-Replaces` is its own. Two proofs, both required:
+    /// - possession: the certificate carries the CSR's key (a CSR is signed by its key, so only
+    ///   the key's holder can send one). Anything else is refused: 403 `replaces-not-allowed`.
+    /// - provenance: this signer or its cluster issued exactly that certificate (its CertID and
+    ///   key hash are in the ledger). A certificate the requester made itself is not, and
+    ///   neither is one whose record is gone: then the request is a new certificate, counted
+    ///   against the budgets like any other (nil).
+    /// Names must match the CSR's; a certificate without an Authority Key Identifier is 400.
     func replacedCertificateID(_ certificate: Certificate?, request: SigningRequest, names: [String]) async throws(Problem) -> String? {
         guard let certificate else { return nil }
         guard let id = try? ARICertificateID(certificate: certificate).value else {
@@ -63,7 +80,9 @@ extension Issuer {
         guard certified == names.map({ $0.lowercased() }).sorted() else {
             throw Problem(.replacesNotAllowed, detail: "the certificate to replace is for \(certified.joined(separator: ", ")), not for the names of this CSR")
         }
-        if certificate.publicKey == request.csr.publicKey { return id }
+        guard certificate.publicKey == request.csr.publicKey else {
+            throw Problem(.replacesNotAllowed, detail: "the certificate to replace has another key than the CSR, so this request does not prove it is yours; renew with the installed key, or send no \(SignerAPI.replacesHeader)")
+        }
         let presented = try? Self.keyHash(certificate.publicKey)
         if let issued = ledger.certificate(withID: id), issued.names == certified, presented != nil, issued.keySHA256 == presented {
             return id
@@ -72,7 +91,29 @@ extension Issuer {
         if let issued = await sharedLedger?.certificate(withID: id), issued.names == certified, presented != nil, issued.keySHA256 == presented {
             return id
         }
-        throw Problem(.replacesNotAllowed, detail: "the certificate to replace has another key than the CSR and this signer did not issue it; renew with the installed key, or send no \(SignerAPI.replacesHeader)")
+        logger.notice("a renewal named a certificate this signer did not issue: it counts as a new certificate", metadata: ["acme.replaces": "\(id)"])
+        return nil
+    }
+
+    /// `id` when this request may be the one exempt renewal of that certificate: no other
+    /// request is using it now (a claim on this node) and no renewal has replaced it before
+    /// (the ledger, looked at after the claim so a renewal that just finished is seen). The
+    /// caller releases the claim. Across nodes, the CA's `alreadyReplaced` is the last word,
+    /// and `place` counts what it says.
+    func claimExemption(_ id: String?) async -> String? {
+        guard let id else { return nil }
+        guard replacementClaims.claim(id) else {
+            logger.notice("another request is renewing the same certificate: this one counts as a new certificate", metadata: ["acme.replaces": "\(id)"])
+            return nil
+        }
+        let replacedLocally = ledger.hasReplaced(id)
+        let replacedByTheCluster = replacedLocally ? false : await sharedLedger?.hasReplaced(id) ?? false
+        guard !replacedLocally, !replacedByTheCluster else {
+            replacementClaims.release(id)
+            logger.notice("the certificate was replaced before: this renewal counts as a new certificate", metadata: ["acme.replaces": "\(id)"])
+            return nil
+        }
+        return id
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo, in hex.

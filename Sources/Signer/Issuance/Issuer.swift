@@ -24,6 +24,8 @@ struct Issuer: Sendable {
     let logger: Logger
     /// With several signer nodes: the ledger and budgets all of them count against.
     var sharedLedger: SharedLedger?
+    /// The certificates renewals are replacing right now, one request each.
+    var replacementClaims = ReplacementClaims()
 
     /// What a successful request produced.
     struct Issued: Sendable {
@@ -39,7 +41,9 @@ struct Issuer: Sendable {
     func sign(_ request: SigningRequest, replacing: Certificate? = nil, logger: Logger) async throws(Problem) -> Issued {
         let approval = try table.approve(request)
         let zone = approval.zone
-        let replaces = try await replacedCertificateID(replacing, request: request, names: approval.names)
+        let provenReplacement = try await replacedCertificateID(replacing, request: request, names: approval.names)
+        let replaces = await claimExemption(provenReplacement)
+        defer { if let replaces { replacementClaims.release(replaces) } }
         let registeredDomain = domains.domain(of: approval.names[0], in: zone)
         // `lock` serialises the zone; `set` lets orders share each name's TXT set up to its cap.
         let (keys, capacity) = switch zone.concurrency {

@@ -84,8 +84,8 @@ struct SharedLedger: Sendable {
         let kind = entry.kind.rawValue, node = settings.node, ca = entry.ca ?? "", names = entry.names.joined(separator: ",")
         _ = try await stateCall("record the \(kind) in the shared ledger") {
             try await client.query("""
-                INSERT INTO csrproxy_ledger (kind, node, zone, ca, names, registered_domain, renewal, certificate_id, key_sha256)
-                VALUES (\(kind), \(node), \(entry.zone), \(ca), \(names), \(entry.registeredDomain), \(entry.renewal), \(entry.certificateID), \(entry.keySHA256))
+                INSERT INTO csrproxy_ledger (kind, node, zone, ca, names, registered_domain, renewal, certificate_id, key_sha256, replaced)
+                VALUES (\(kind), \(node), \(entry.zone), \(ca), \(names), \(entry.registeredDomain), \(entry.renewal), \(entry.certificateID), \(entry.keySHA256), \(entry.replaced))
                 """, logger: logger)
         }
     }
@@ -103,6 +103,20 @@ struct SharedLedger: Sendable {
             logger.warning("could not look a certificate up in the shared ledger", metadata: ["error": "\(String(reflecting: error))"])
         }
         return nil
+    }
+
+    /// Whether any node's exempt renewal replaced the certificate with ARI CertID `id`. When
+    /// the database cannot say, the answer is yes: an exemption is never granted blind.
+    func hasReplaced(_ id: String) async -> Bool {
+        do {
+            let rows = try await client.query("""
+                SELECT count(*)::int FROM csrproxy_ledger WHERE replaced = \(id) AND kind = 'certificate'
+                """, logger: logger)
+            for try await count in rows.decode(Int.self) { return count > 0 }
+        } catch {
+            logger.warning("could not ask the shared ledger whether a certificate was replaced; the renewal is counted as new", metadata: ["error": "\(String(reflecting: error))"])
+        }
+        return true
     }
 
     /// Certificates are kept this long, past the longest lifetime a CA gives (90 days), so a

@@ -59,6 +59,12 @@ enum StateMigrations {
             "CREATE INDEX csrproxy_ledger_ca ON csrproxy_ledger (ca, kind, at)",
             "CREATE INDEX csrproxy_ledger_certificate ON csrproxy_ledger (certificate_id)",
         ],
+        // 4: which certificate each exempt renewal replaced, so a CertID exempts one renewal
+        //    only, on whichever node it is asked.
+        [
+            "ALTER TABLE csrproxy_ledger ADD COLUMN replaced text",
+            "CREATE INDEX csrproxy_ledger_replaced ON csrproxy_ledger (replaced) WHERE replaced IS NOT NULL",
+        ],
     ]
 
     static var latest: Int { versions.count }
