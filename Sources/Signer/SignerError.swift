@@ -5,6 +5,10 @@ public struct SignerError: Error, Hashable, Sendable, CustomStringConvertible {
     public let message: String
     /// The configuration file's line at fault, when the error is about one.
     public let configurationLine: Int?
+    /// What a requester may be told of it, when the kind alone says too little. `message` is
+    /// for the log and the operator: it names hosts, keys and database errors, which an
+    /// anonymous requester must never see.
+    public let publicDetail: String?
     public let location: String
 
     public struct Code: Hashable, Sendable, CustomStringConvertible {
@@ -31,10 +35,11 @@ public struct SignerError: Error, Hashable, Sendable, CustomStringConvertible {
         public var description: String { kind.rawValue }
     }
 
-    public init(_ code: Code, _ message: String, configurationLine: Int? = nil, file: String = #fileID, line: Int = #line) {
+    public init(_ code: Code, _ message: String, configurationLine: Int? = nil, publicDetail: String? = nil, file: String = #fileID, line: Int = #line) {
         self.code = code
         self.message = message
         self.configurationLine = configurationLine
+        self.publicDetail = publicDetail
         self.location = "\(file):\(line)"
     }
 

@@ -100,6 +100,9 @@ struct RFC2136Tests {
         let response = try await harness.requestCertificate()
         #expect(response.status == 503, "\(response.text)")
         #expect(response.text.contains("dns-unavailable") && response.text.contains("BADSIG"), "\(response.text)")
+        // The primary's address and the key's name are for the log, not for an anonymous requester.
+        #expect(!response.text.contains("127.0.0.1") && !response.text.contains("csrproxy-update") && response.text.contains("request "), "\(response.text)")
+        #expect(harness.signer.standardError.contains("csrproxy-update"), "the log should name the key")
         #expect(try await primary.zoneRecords(SignerHarness.zone) == before)
     }
 

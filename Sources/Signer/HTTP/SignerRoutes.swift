@@ -67,7 +67,7 @@ struct SignerRoutes: Sendable {
                 throw Problem(.rateLimited, detail: "more than \(http.rateLimit.burst) requests in a burst or \(http.rateLimit.perMinute) a minute from this address; retry in \(wait) s", retryAfterSeconds: wait)
             }
             guard readiness.canTakeOrders else {
-                throw Problem(.notReady, detail: "this signer cannot reach the shared state (PostgreSQL); try another signer of the zone, or again shortly", retryAfterSeconds: 5)
+                throw Problem(.notReady, detail: "this signer cannot reach its shared state; try another signer of the zone, or again shortly (request \(context.id))", retryAfterSeconds: 5)
             }
             do {
                 labels = try Label.parse(headers: request.headers[values: Self.labelField])

@@ -164,7 +164,8 @@ final class DynamicUpdateStore: ChallengeStore {
             case 18: "BADTIME: our clocks differ by more than 5 minutes"
             default: "NOTAUTH"
             }
-            throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) refused TSIG key \(keyName) (\(reason)); check [[tsig_keys]] against the primary's key")
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) refused TSIG key \(keyName) (\(reason)); check [[tsig_keys]] against the primary's key",
+                              publicDetail: "the zone's primary refused the signer's update key (\(reason))")
         }
         switch TSIG.verify(answer, keys: [settings.key], now: Self.now(), requestMAC: requestMAC) {
         case .success: break
@@ -175,7 +176,8 @@ final class DynamicUpdateStore: ChallengeStore {
         case .noError:
             return
         case .refused:
-            throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) refused the update: allow key \(keyName) to update TXT records at _acme-challenge names in \(origin)")
+            throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) refused the update: allow key \(keyName) to update TXT records at _acme-challenge names in \(origin)",
+                              publicDetail: "the zone's primary refused the signer's update")
         case .notZone, .notAuthorized:
             throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) is not authoritative for \(origin) (\(code))")
         default:

@@ -26,16 +26,24 @@ extension Issuer {
                 return Problem(.caUnavailable, detail: "\(what)\(caDetail); try again later", caProblemType: caType, retryAfterSeconds: retryAfter ?? 30)
             }
             return Problem(.caRefused, detail: "\(ca) refused the order (\(error.code))\(caDetail)", caProblemType: caType)
+        // What went wrong inside is for the log only (database errors, a primary's address, a
+        // key's name); the requester learns the kind of failure and the request id to quote.
         case let error as SignerError where error.code == .stateUnavailable:
             logger.warning("the shared state failed during an order", metadata: ["error": "\(error.message)"])
-            return Problem(.notReady, detail: "\(error.message); try another signer of the zone, or again shortly", retryAfterSeconds: 5)
+            return Problem(.notReady, detail: "the signer's shared state is unavailable; try another signer of the zone, or again shortly (\(Self.requestReference(logger)))", retryAfterSeconds: 5)
         case let error as SignerError where error.code == .dnsPublishing:
             logger.warning("the challenge could not be published", metadata: ["error": "\(error.message)"])
-            return Problem(.dnsUnavailable, detail: error.message, retryAfterSeconds: 30)
+            let what = error.publicDetail ?? "the zone's DNS did not take or serve the challenge in time"
+            return Problem(.dnsUnavailable, detail: "\(what); the signer's log says more (\(Self.requestReference(logger)))", retryAfterSeconds: 30)
         default:
             logger.error("issuance failed unexpectedly", metadata: ["error": "\(error)"])
-            return Problem(.internalError, detail: "the signer failed while issuing; the fault is logged")
+            return Problem(.internalError, detail: "the signer failed while issuing; the fault is logged (\(Self.requestReference(logger)))")
         }
+    }
+
+    /// "request ID", from the request's logger (Hummingbird's id, on every log line of it).
+    static func requestReference(_ logger: Logger) -> String {
+        logger[metadataKey: "hb.request.id"].map { "request \($0)" } ?? "no request id"
     }
 
     /// Printable ASCII only, bounded: a CA's text must not smuggle anything into our answer.
