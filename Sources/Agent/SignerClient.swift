@@ -18,7 +18,9 @@ import SignerProtocol
 /// AsyncHTTPClient rather than URLSession: the agent's static binary stays at a fraction of
 /// the size and memory (see the README's numbers), and it is already in the package.
 final class SignerClient: Sendable {
-    private let client: HTTPClient
+    /// One HTTP client per signer, each with the proxy its URL calls for (`no_proxy` may list
+    /// one node and not another).
+    private let clients: [HTTPClient]
     /// The signers of the zone, tried in turn (`signer_urls`).
     private let bases: [URL]
     private let userAgent: String
@@ -38,22 +40,31 @@ final class SignerClient: Sendable {
         // signers to try, a dead one should not take ten seconds of the deadline.
         let connect: TimeAmount = configuration.signerURLs.count > 1 ? .seconds(3) : .seconds(10)
         var http = HTTPClient.Configuration(tlsConfiguration: tls, timeout: .init(connect: connect, read: .seconds(90)))
-        http.proxy = Self.proxy(for: configuration.signerURL, environment: environment)
         http.decompression = .disabled
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+        // A redirect is an answer, never followed: the signer's URL is the one configured, and a
+        // 3xx (to http:, to anyone) must not carry the CSR or a renewal's header elsewhere.
+        http.redirectConfiguration = .disallow
+        clients = configuration.signerURLs.map { url in
+            var own = http
+            own.proxy = Self.proxy(for: url, environment: environment)
+            return HTTPClient(eventLoopGroupProvider: .singleton, configuration: own)
+        }
         bases = configuration.signerURLs
         userAgent = "\(configuration.product) CSRProxy-agent/\(AgentVersion.current)"
         self.logger = logger
     }
 
     func shutdown() async {
-        try? await client.shutdown()
+        for client in clients { try? await client.shutdown() }
     }
 
     /// Sends the CSR (DER) and returns the PEM chain. Retries connection failures, 429 and 5xx
-    /// (waiting as long as Retry-After says, with jitter) until `deadline`; any other 4xx is final.
-    /// With several signers a failure moves on to the next at once; the wait comes after each
-    /// whole round. `replacing` (DER) is the certificate a renewal replaces, so the CA can exempt it.
+    /// (waiting as long as Retry-After says, with jitter) until `deadline`. Final for the run: a
+    /// redirect (named with its Location), any other 4xx, and `ca-refused` whatever its status
+    /// (the CA refused the order or its validation: asking again, on any node, spends the
+    /// failed-validation limit every install of a shared name shares). With several signers a
+    /// failure moves on to the next at once; the wait comes after each whole round.
+    /// `replacing` (DER) is the certificate a renewal replaces, so the CA can exempt it.
     func sign(csrDER: [UInt8], labels: [Label], replacing: [UInt8]? = nil, deadline: ContinuousClock.Instant, progress: (String) -> Void) async throws -> String {
         var wait = Duration.seconds(1)
         var lastError: AgentError?
@@ -62,6 +73,7 @@ final class SignerClient: Sendable {
         while true {
             attempt += 1
             let base = bases[current]
+            let client = clients[current]
             do {
                 var request = HTTPClientRequest(url: base.appendingPathComponent(String(SignerAPI.signPath.dropFirst())).absoluteString)
                 request.method = .POST
@@ -89,7 +101,12 @@ final class SignerClient: Sendable {
                 // A number of seconds the signer asks for, up to 8 days (a spent weekly budget);
                 // anything else is ignored.
                 let retryAfter = response.headers.first(name: "Retry-After").flatMap(Int.init).flatMap { (0...(8 * 86_400)).contains($0) ? $0 : nil }
+                if problem?.problemType == .caRefused {
+                    throw AgentError(.refused, "the CA refused the request (\(response.status.code)): \(detail)")
+                }
                 switch response.status.code {
+                case 300..<400:
+                    throw AgentError(.refused, Self.redirectMessage(base: base, status: Int(response.status.code), headers: response.headers))
                 case 429, 503, 500, 502, 504:
                     let failure = AgentError(.temporary, "the signer answered \(response.status.code): \(detail)", retryAfterSeconds: retryAfter)
                     // Waiting past the deadline is pointless: say so now, with when to come back,
@@ -125,6 +142,12 @@ final class SignerClient: Sendable {
             try await Task.sleep(for: pause)
             wait = min(wait * 2, .seconds(60))
         }
+    }
+
+    /// What a redirect is told as: where it pointed (cleaned, bounded) and what to do about it.
+    static func redirectMessage(base: URL, status: Int, headers: HTTPHeaders) -> String {
+        let location = TerminalText.clean(headers.first(name: "Location") ?? "nowhere", limit: 200)
+        return "the signer at \(base) answered \(status), redirecting to \(location); the agent follows no redirect: if that is the signer, set signer_url to it"
     }
 
     /// The most a signer's answer may be: a chain is a few KiB.
@@ -173,18 +196,23 @@ final class SignerClient: Sendable {
     /// connect to every one is `unreachable`.
     private func get(_ path: String, query: String? = nil, deadline: ContinuousClock.Instant) async throws -> HTTPClientResponse {
         var failures: [String] = []
-        for base in bases {
+        for (base, client) in zip(bases, clients) {
             var url = base.appendingPathComponent(String(path.dropFirst())).absoluteString
             if let query { url += "?\(query)" }
             var request = HTTPClientRequest(url: url)
             request.headers.add(name: "User-Agent", value: userAgent)
             do {
                 let response = try await client.execute(request, timeout: .seconds(max(1, (deadline - ContinuousClock.now).components.seconds)))
+                if (300..<400).contains(response.status.code) {
+                    throw AgentError(.refused, Self.redirectMessage(base: base, status: Int(response.status.code), headers: response.headers))
+                }
                 if response.status == .serviceUnavailable, base != bases.last {
                     failures.append("\(base) answered 503")
                     continue
                 }
                 return response
+            } catch let error as AgentError {
+                throw error
             } catch {
                 failures.append("cannot reach the signer at \(base): \(error)")
             }
