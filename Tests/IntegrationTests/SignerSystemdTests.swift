@@ -17,8 +17,10 @@ struct SignerSystemdTests {
         let signer = try ServerProcess(try builtExecutable("csrproxy-signer"), ["serve", "-c", harness.configurationPath], environment: environment)
         _ = try await signer.waitForOutput(matching: #"listening: http=(\S+)"#)
         try await Task.sleep(for: .milliseconds(600))
-        #expect(signer.stop() == 0)
+        let stopped = signer.stop()
         let messages = socket.receive()
+        // On failure, what the signer said: a lost SIGTERM and a slow shutdown look alike here.
+        #expect(stopped == 0, "exit \(stopped); the signer's log:\n\(signer.standardError.suffix(3000))")
         let kinds = messages.map { $0.first ?? "" }
         #expect(kinds.first == "READY=1", "\(messages)")
         #expect(messages.first?.contains { $0.hasPrefix("STATUS=serving DNS on 127.0.0.1:\(harness.dnsPort)") } == true, "\(messages)")
