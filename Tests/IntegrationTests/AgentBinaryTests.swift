@@ -197,7 +197,7 @@ struct AgentBinaryTests {
         for _ in 0..<50 {
             let process = try agent.start(["renew", "--force", "--quiet"])
             try await Task.sleep(for: .milliseconds(Int(random.next() % UInt64(window * 9 / 10))))
-            kill(process.pid, SIGKILL)
+            process.send(SIGKILL)
             guard process.waitForExit(within: .seconds(10)) else { throw TestFailure("the agent \(process.pid) outlived SIGKILL") }
             if process.child.terminatingSignal != nil { interrupted += 1 }
             let key = try Certificate.PrivateKey(pemEncoded: String(contentsOfFile: agent.path("key.pem"), encoding: .utf8))

@@ -118,6 +118,20 @@ struct ArchitectureTests {
         #expect(checked > 50)
     }
 
+    /// A test signals what it started through `ServerProcess.send`, which refuses once the
+    /// child has been reaped; `kill(x.pid, ...)` could reach whatever has that pid by then.
+    @Test func noTestSignalsARawPid() throws {
+        let tests = Self.sources.deletingLastPathComponent().appendingPathComponent("Tests")
+        let walker = try #require(FileManager.default.enumerator(at: tests, includingPropertiesForKeys: nil))
+        for case let file as URL in walker where file.pathExtension == "swift" && file.lastPathComponent != "ChildProcess.swift" {
+            for whole in try String(contentsOf: file, encoding: .utf8).split(separator: "\n") {
+                let line = whole.split(separator: "//", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+                guard line.contains("kil" + "l(") && line.contains(".pid") else { continue }
+                #expect(Bool(false), "\(file.lastPathComponent): \(line.trimmingCharacters(in: .whitespaces)): use ServerProcess.send")
+            }
+        }
+    }
+
     @Test func theProcessWideCallReaderSeesCalls() {
         #expect(Self.processWideCalls(in: "  " + "set" + "env(\"A\", \"b\", 1)\nlet x = 1 // un" + "setenv(\"A\")") == ["set" + "env("])
         #expect(Self.processWideCalls(in: "_ = u" + "mask(0)\nlet m = \"Umask:\"\nmy_u" + "mask(1)") == ["u" + "mask("])

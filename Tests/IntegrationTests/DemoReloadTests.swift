@@ -54,7 +54,7 @@ struct DemoReloadTests {
         async let keptAlive = runCommand("/usr/bin/curl", ["-sS", "--cacert", bundle, "--rate", "4/s", "-o", "/dev/null", "-w", "%{num_connects} %{http_code}\\n"] + Array(repeating: url, count: 8))
         try await Task.sleep(for: .milliseconds(600))
         try install(b.certificatePEM, b.keyPEM)
-        kill(demo.pid, SIGHUP)
+        demo.send(SIGHUP)
         let keptAliveResult = try await keptAlive
         let transfers = keptAliveResult.standardOutput.split(separator: "\n").map { $0.split(separator: " ") }
         #expect(transfers.count == 8)
@@ -65,13 +65,13 @@ struct DemoReloadTests {
         // Broken, then mismatched files: B stays in service, and the log says why.
         for (chain, key) in [("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n", b.keyPEM), (a.certificatePEM, b.keyPEM)] {
             try install(chain, key)
-            kill(demo.pid, SIGHUP)
+            demo.send(SIGHUP)
             try await Task.sleep(for: .milliseconds(300))
             #expect(Self.normalised(try await Self.servedCertificate(port: port)) == Self.normalised(b.certificatePEM))
         }
         #expect(demo.standardError.components(separatedBy: "kept the current certificate").count - 1 == 2, "\(demo.standardError)")
         try install(a.certificatePEM, a.keyPEM)
-        kill(demo.pid, SIGHUP)
+        demo.send(SIGHUP)
         try await Task.sleep(for: .milliseconds(300))
         #expect(Self.normalised(try await Self.servedCertificate(port: port)) == Self.normalised(a.certificatePEM))
 

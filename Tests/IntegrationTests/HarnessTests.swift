@@ -95,7 +95,7 @@ struct HarnessTests {
         #expect(sleepers.count == 2, "\(tree)")
         let watched = tree.map { ($0, processStartTime($0)) }
         // SIGKILL to unshare alone, not its group: the namespace must take the rest down.
-        kill(holder.pid, SIGKILL)
+        holder.send(SIGKILL)
         #expect(try await Self.allGone(watched, within: .seconds(10)), "left running: \(watched.filter { Self.alive($0.0, startedAt: $0.1) })")
     }
 }

@@ -159,7 +159,7 @@ struct HostileLocalUserTests {
         chown(run, user.uid, user.gid)
         let rootDecoy = try ServerProcess("/bin/sleep", ["300"])
         // SIGKILL: the test runner's threads block SIGTERM, and its children inherit that.
-        defer { kill(rootDecoy.pid, SIGKILL); _ = rootDecoy.waitForExit(within: .seconds(5)) }
+        defer { rootDecoy.send(SIGKILL); _ = rootDecoy.waitForExit(within: .seconds(5)) }
         try await Self.asProduct("echo \(rootDecoy.pid) > \(run)/product.pid").mustSucceed()
         let (agent, _) = try await AgentRunner.issued(by: harness)
         let config = try String(contentsOfFile: agent.configurationPath, encoding: .utf8)
@@ -167,7 +167,7 @@ struct HostileLocalUserTests {
         let before = try Data(contentsOf: URL(fileURLWithPath: agent.path("cert.pem")))
         let refused = try await agent.run(["renew", "--force"])
         #expect(refused.status == 75 && refused.standardError.contains("refused to signal pid \(rootDecoy.pid)"), "\(refused.status) \(refused.standardError)")
-        #expect(kill(rootDecoy.pid, 0) == 0, "root's decoy process was killed")
+        #expect(rootDecoy.isRunning, "root's decoy process was killed")
         #expect(try Data(contentsOf: URL(fileURLWithPath: agent.path("cert.pem"))) != before, "the new certificate stays installed")
         #expect(try Self.matchingPair(agent))
 
@@ -175,7 +175,7 @@ struct HostileLocalUserTests {
         let marker = "\(run)/reloaded"
         let product = try ServerProcess("/usr/bin/setpriv", ["--reuid=\(user.uid)", "--regid=\(user.gid)", "--clear-groups", "/bin/sh", "-c",
             "trap 'echo reloaded >> \(marker)' HUP; echo $$ > \(run)/product.pid; while :; do sleep 0.05; done"])
-        defer { kill(product.pid, SIGKILL); _ = product.waitForExit(within: .seconds(5)) }
+        defer { product.send(SIGKILL); _ = product.waitForExit(within: .seconds(5)) }
         let deadline = ContinuousClock.now + .seconds(10)
         while (try? String(contentsOfFile: "\(run)/product.pid", encoding: .utf8))?.contains("\(rootDecoy.pid)") != false, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(20))
@@ -184,7 +184,7 @@ struct HostileLocalUserTests {
         #expect(reloaded.status == 0, "\(reloaded.standardError)")
         while !FileManager.default.fileExists(atPath: marker), ContinuousClock.now < deadline + .seconds(10) { try await Task.sleep(for: .milliseconds(20)) }
         #expect(FileManager.default.fileExists(atPath: marker), "the product running as its user was not signalled")
-        #expect(kill(rootDecoy.pid, 0) == 0)
+        #expect(rootDecoy.isRunning)
     }
 
     /// A configuration the product's user can change, or one under a directory it owns, steers

@@ -35,6 +35,9 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0o644)
+        // Nothing else of the test process's: its other children's files and sockets, which a
+        // child would otherwise hold open (and count, and keep alive) for as long as it runs.
+        closeInheritedDescriptors(&actions)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -77,12 +80,19 @@ public final class ChildProcess: @unchecked Sendable {
             if let status { return status }
             var value: Int32 = 0
             let reaped = waitpid(pid, &value, WNOHANG)
-            if reaped == 0 || (reaped < 0 && errno == EINTR) { return nil }
-            kill(-pid, SIGKILL)
+            let failure = errno
+            if reaped == 0 || (reaped < 0 && failure == EINTR) { return nil }
             if reaped == pid {
+                // Reaped just now by us: the group's id is still this child's, for this instant.
+                kill(-pid, SIGKILL)
                 endingSignal = value & 0x7F == 0 ? nil : value & 0x7F
                 status = endingSignal.map { 128 + $0 } ?? (value >> 8) & 0xFF
+                if let signal = endingSignal, !sentSignals.contains(signal) {
+                    warnOnStandardError("\((executable as NSString).lastPathComponent) \(pid) was ended by signal \(signal), which the harness did not send")
+                }
             } else {
+                // Someone else reaped it: its pid, and so its group's id, may be another's now.
+                warnOnStandardError("\((executable as NSString).lastPathComponent) \(pid) was reaped elsewhere (\(String(cString: strerror(failure)))); its group is left alone")
                 status = -1
             }
             if let record { unlink(record) }
@@ -92,12 +102,28 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Sends `signal` to the child alone, while it has not been reaped (its pid is still its own).
     public func signal(_ signal: Int32) {
-        lock.withLock { if status == nil { kill(pid, signal) } }
+        lock.withLock {
+            guard status == nil else { return }
+            sentSignals.insert(signal)
+            kill(pid, signal)
+        }
     }
 
     /// Sends `signal` to the child's whole group, while the child has not been reaped.
     public func signalGroup(_ signal: Int32) {
-        lock.withLock { if status == nil { kill(-pid, signal) } }
+        lock.withLock {
+            guard status == nil else { return }
+            sentSignals.insert(signal)
+            kill(-pid, signal)
+        }
+    }
+
+    /// Signals the harness sent, so that one it did not send can be reported.
+    private var sentSignals: Set<Int32> = []
+
+    /// Notes that a test sent `signal` to the child itself (with `kill`), as some tests do.
+    public func noteSignalSent(_ signal: Int32) {
+        lock.withLock { _ = sentSignals.insert(signal) }
     }
 
     /// Polls until the child has exited or `limit` has passed; true once it has exited.
@@ -141,6 +167,22 @@ public final class ChildProcess: @unchecked Sendable {
         let path = "\(directory)/\(pid)"
         guard (try? "\(pid) \(start)\n".write(toFile: path, atomically: true, encoding: .utf8)) != nil else { return nil }
         return path
+    }
+}
+
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which Swift's Glibc module does
+/// not import: looked up once.
+private let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+}()
+
+/// Makes the spawn close every descriptor from 3 up in the child.
+private func closeInheritedDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    if let addCloseFrom, addCloseFrom(&actions, 3) == 0 { return }
+    // Without it: every descriptor open now (one opened meanwhile may slip through).
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+        if let descriptor = Int32(entry), descriptor > 2 { posix_spawn_file_actions_addclose(&actions, descriptor) }
     }
 }
 

@@ -50,7 +50,7 @@ public final class PostgresServer: @unchecked Sendable {
     /// A fast shutdown (SIGINT): open connections are cut, as when the database host goes away.
     public func stop() {
         guard let process else { return }
-        kill(process.pid, SIGINT)
+        process.send(SIGINT)
         if !process.waitForExit(within: .seconds(20)) { process.stop() }
         self.process = nil
     }

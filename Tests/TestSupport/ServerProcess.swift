@@ -82,6 +82,13 @@ public final class ServerProcess: @unchecked Sendable {
         child.stop(signal: signal, grace: grace) ?? -1
     }
 
+    /// Sends `signal` to the server alone, and only while it has not been reaped: a pid that
+    /// was reaped may be someone else's by now (pids wrap at 32768 here). Use this, never
+    /// `kill(server.pid, ...)`.
+    public func send(_ signal: Int32) {
+        child.signal(signal)
+    }
+
     /// Polls for the child's exit until `limit`; true once it has exited.
     public func waitForExit(within limit: Duration) -> Bool {
         child.waitForExit(within: limit)

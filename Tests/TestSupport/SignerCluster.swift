@@ -110,7 +110,7 @@ public final class SignerCluster: @unchecked Sendable {
     /// Kills node `index` with `signal` (SIGKILL: it withdraws nothing).
     public func kill(_ index: Int, signal: Int32 = SIGKILL) {
         guard let process = nodes[index] else { return }
-        Foundation.kill(process.pid, signal)
+        process.send(signal)
         _ = process.waitForExit(within: .seconds(15))
         nodes[index] = nil
     }

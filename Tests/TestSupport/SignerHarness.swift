@@ -167,7 +167,7 @@ public final class SignerHarness: @unchecked Sendable {
 
     /// Kills the signer with `signal` and starts it again on the same configuration.
     public func restartSigner(signal: Int32 = SIGTERM) async throws {
-        kill(signer.pid, signal)
+        signer.send(signal)
         guard signer.waitForExit(within: .seconds(15)) else { throw TestFailure("the signer did not exit on signal \(signal)") }
         (signer, baseURL) = try await Self.startSigner(configurationPath)
     }
