@@ -16,10 +16,15 @@ import X509
 /// listener is up and `/readyz` can say what it waits for); a stored certificate is reused.
 struct APICertificateService: Service {
     let name: String
+    /// The zone the name is in, and the registered domain a CA counts it under.
+    let zone: String
+    let registeredDomain: String
     let directory: String
     let identities: TLSIdentityStore
-    let account: AccountManager
-    let publisher: ChallengePublisher
+    /// The first CA, and the issuer whose budgets and ledger every certificate goes through:
+    /// the API's own is counted like any other, and renewed with `replaces` like any other.
+    let authority: CertificateAuthority
+    let issuer: Issuer
     let readiness: Readiness
     let deadline: Duration
     let logger: Logger
@@ -74,15 +79,21 @@ struct APICertificateService: Service {
         } else {
             key = Certificate.PrivateKey(P256.Signing.PrivateKey())
         }
-        let csr = try SigningRequest.build(dnsNames: [name], key: key)
+        let request = try SigningRequest(bytes: try SigningRequest.build(dnsNames: [name], key: key))
         let deadline = ContinuousClock.now + self.deadline
-        let issued = try await account.withAccount(deadline: deadline) { client in
-            try await client.issueCertificate(IssuanceRequest(dnsNames: [name], csrDER: csr), solver: publisher, deadline: deadline)
+        // The certificate in service, when this renews it with the same key: exempt once.
+        let current = identities.current.leaf
+        let renewing = !Self.isPlaceholder(current) && current.publicKey == key.publicKey ? try? ARICertificateID(certificate: current).value : nil
+        let replaces = await issuer.claimExemption(renewing)
+        defer { if let replaces { issuer.replacementClaims.release(replaces) } }
+        let order = Issuer.Order(request: request, zone: zone, names: [name], registeredDomain: registeredDomain, replaces: replaces, deadline: deadline)
+        let pemChain = try await authority.account.withAccount(deadline: deadline) { client in
+            try await issuer.place(order, at: authority, with: client)
         }
         let keyPEM = try key.serializeAsPEM().pemString + "\n"
-        let identity = try TLSIdentity(certificateChainPEM: issued.pemChain, privateKeyPEM: keyPEM)
+        let identity = try TLSIdentity(certificateChainPEM: pemChain, privateKeyPEM: keyPEM)
         try SecureFile.write(Array(keyPEM.utf8), to: keyPath)
-        try SecureFile.write(Array(issued.pemChain.utf8), to: chainPath, mode: 0o644)
+        try SecureFile.write(Array(pemChain.utf8), to: chainPath, mode: 0o644)
         identities.replace(with: identity)
         logger.info("API certificate in service", metadata: ["signer.api.name": "\(name)", "signer.api.certificate": "\(identity.summary)"])
     }

@@ -164,7 +164,6 @@ func buildApplication(
             budget: CertificateBudget(ca: ca.name, isFirstCA: index == 0, limits: ca.budgets, ledger: local.ledger),
             profile: ca.profile)
     }
-    let account = authorities[0].account
     let owned = OwnedChallengeValues()
     let publisher = ChallengePublisher(
         store: local.challenges, probe: local.probe, owned: owned,
@@ -206,9 +205,12 @@ func buildApplication(
             zones: configuration.zones, authorities: Array(zip(caaIdentities, authorities.map(\.account))),
             store: store, logger: logger))
     }
-    if case .automatic(let name, let directory) = configuration.http.tls, let identities = local.identities {
+    if case .automatic(let name, let directory) = configuration.http.tls, let identities = local.identities,
+       let zone = configuration.zones.first(where: { name.lowercased().hasSuffix("." + $0.name.lowercased()) }) {
+        // The configuration reader has checked that the name is in a zone.
         services.append(APICertificateService(
-            name: name, directory: directory, identities: identities, account: account, publisher: publisher,
+            name: name, zone: zone.name, registeredDomain: local.domains.domain(of: name, in: zone), directory: directory,
+            identities: identities, authority: authorities[0], issuer: issuer,
             readiness: readiness, deadline: configuration.issuance.deadline, logger: logger))
     }
     services.append(SystemdLifecycleService(ready: ready))

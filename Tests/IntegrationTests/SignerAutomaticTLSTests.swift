@@ -44,6 +44,11 @@ struct SignerAutomaticTLSTests {
         let signed = try await runCommand("/usr/bin/curl", ["-sS", "--fail-with-body", "--data-binary", "@\(csr)", "-H", "Content-Type: application/pkcs10"] + trust + [base.appendingPathComponent("v1/sign").absoluteString])
         #expect(signed.status == 0 && signed.standardOutput.hasPrefix("-----BEGIN CERTIFICATE-----"), "\(signed.standardOutput) \(signed.standardError)")
 
+        // The API's certificate went through the budgets and the ledger like the install's:
+        // two new certificates under the registered domain.
+        let report = try await runCommand(try builtExecutable("csrproxy-signer"), ["check-config", "--budgets", "--offline", "-c", harness.configurationPath])
+        #expect(report.standardOutput.contains("new certificates under example.com: 2/"), "\(report.standardOutput) \(report.standardError)")
+
         // A restart serves the stored certificate at once, without a new order.
         let orders = harness.pebble.newOrderCount
         try await harness.restartSigner()
