@@ -17,7 +17,8 @@ struct SignerSystemdTests {
         let signer = try ServerProcess(try builtExecutable("csrproxy-signer"), ["serve", "-c", harness.configurationPath], environment: environment)
         _ = try await signer.waitForOutput(matching: #"listening: http=(\S+)"#)
         try await Task.sleep(for: .milliseconds(600))
-        let stopped = signer.stop()
+        // 30 s: a hang guard for a loaded machine; a lost SIGTERM still fails here.
+        let stopped = signer.stop(grace: .seconds(30))
         let messages = socket.receive()
         // On failure, what the signer said: a lost SIGTERM and a slow shutdown look alike here.
         #expect(stopped == 0, "exit \(stopped); the signer's log:\n\(signer.standardError.suffix(3000))")
