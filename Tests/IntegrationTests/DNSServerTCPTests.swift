@@ -30,7 +30,9 @@ struct DNSServerTCPTests {
     }
 
     @Test func aQuerySplitIntoSingleBytesIsStillAnswered() async throws {
-        try await withRunningDNSServer(store: TestZone.store()) { port in
+        // A minute to complete the query, not the default 10 s: on a loaded machine the test's
+        // own pauses between bytes can add up to more than that.
+        try await withRunningDNSServer(store: TestZone.store(), tcpIdleTimeout: .seconds(60)) { port in
             let connection = try LoopbackTCPConnection(port: port)
             for byte in try Self.framed(TestZone.wellKnown, .a, id: 7) {
                 try connection.write([byte])

@@ -1,5 +1,6 @@
 import DNSServer
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Runs our DNS server in-process on 127.0.0.1 with a free port for the length of `body`,
@@ -7,12 +8,13 @@ import ServiceLifecycle
 public func withRunningDNSServer<Result: Sendable>(
     store: ZoneStore,
     transfers: ZoneTransferPolicy = ZoneTransferPolicy(),
+    tcpIdleTimeout: TimeAmount = .seconds(10),
     _ body: @Sendable (_ port: Int) async throws -> Result
 ) async throws -> Result {
     let (addresses, continuation) = AsyncStream.makeStream(of: [ListenAddress].self)
     let logger = Logger(label: "test.dns", factory: { _ in SwiftLogNoOpLogHandler() })
     let server = DNSServer(
-        configuration: DNSServerConfiguration(listenAddresses: [ListenAddress(host: "127.0.0.1", port: 0)]),
+        configuration: DNSServerConfiguration(listenAddresses: [ListenAddress(host: "127.0.0.1", port: 0)], tcpIdleTimeout: tcpIdleTimeout),
         store: store, transfers: transfers, logger: logger,
         onServerRunning: { continuation.yield($0) })
     let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
