@@ -25,30 +25,35 @@ import time
 KEEP_SECONDS = 24 * 3600
 
 
-def start_time(pid):
-    """Field 22 of /proc/PID/stat, or None when there is no such process."""
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (state first), or None when there
+    is no such process. The name may hold spaces and parentheses, so it is cut at the last ')'."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             text = stat.read()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()
-    return int(fields[19])
+    return text[text.rindex(")") + 2:].split()
+
+
+def start_time(pid):
+    """Field 22 of /proc/PID/stat: when it started, in ticks since boot; None when gone."""
+    fields = stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def is_zombie(pid):
+    """True for a process that has exited (or is gone) and only waits to be reaped."""
+    fields = stat_fields(pid)
+    return fields is None or fields[0] == "Z"
 
 
 def group_members(pgid, since):
     """Processes in group `pgid` that started no earlier than `since` (ticks since boot)."""
     members = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                text = stat.read()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid and int(fields[19]) >= since:
+        fields = stat_fields(entry) if entry.isdigit() else None
+        if fields and fields[0] != "Z" and int(fields[2]) == pgid and int(fields[19]) >= since:
             members.append(int(entry))
     return members
 
@@ -86,15 +91,6 @@ def stop_recorded(current):
     while time.monotonic() < deadline and any(start_time(pid) is not None and not is_zombie(pid) for pid in stopped):
         time.sleep(0.1)
     return len(stopped)
-
-
-def is_zombie(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            text = stat.read()
-    except OSError:
-        return True
-    return text[text.rindex(")") + 2:].split()[0] == "Z"
 
 
 def scratch_directories(current):
