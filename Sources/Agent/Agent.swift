@@ -85,7 +85,7 @@ public struct Agent: Sendable {
             progress("a new key in per-install mode means a new name: \(names[0])")
         }
         let csr = try SigningRequest.build(dnsNames: names, key: key)
-        let replacing = try replacedCertificate(key: key, names: names)
+        let replacing = try replacement(csrDER: csr, key: key, names: names)
         progress("requesting a certificate for \(names.joined(separator: ", ")) from \(configuration.signerURL)\(replacing == nil ? "" : " (a renewal)")")
         let client = try SignerClient(configuration: configuration, environment: environment, logger: logger)
         let pem: String
@@ -110,16 +110,21 @@ public struct Agent: Sendable {
         return Outcome(names: names, notAfter: chain[0].notValidAfter, reloadFailures: failures)
     }
 
-    /// The installed leaf (DER) when this request renews it: same key, same names, a CA's
-    /// certificate. The signer passes its ARI CertID to the CA as `replaces`, which exempts the
-    /// renewal from the CA's limits. A new key or new names make a new certificate instead.
-    private func replacedCertificate(key: Certificate.PrivateKey, names: [String]) throws -> [UInt8]? {
+    /// What a renewal names as the certificate it replaces, so the signer can pass its ARI CertID
+    /// to the CA as `replaces`, which exempts the renewal from the CA's limits: the installed
+    /// leaf when it is a CA's certificate for the same names. With the same key the CSR proves
+    /// the leaf is ours; with a new key (`--rotate-key`) the installed key signs the new CSR
+    /// (`ReplacementProof`). New names (a new key in per-install mode) make a new certificate.
+    private func replacement(csrDER: [UInt8], key: Certificate.PrivateKey, names: [String]) throws -> Replacement? {
         guard !AgentState.load(from: files).isFallback, let leaf = try files.installedChain()?.first,
-              leaf.publicKey == key.publicKey, Set(leaf.dnsNames) == Set(names)
+              Set(leaf.dnsNames) == Set(names)
         else { return nil }
         var serializer = DER.Serializer()
         try serializer.serialize(leaf)
-        return serializer.serializedBytes
+        if leaf.publicKey == key.publicKey { return Replacement(certificateDER: serializer.serializedBytes, proof: nil) }
+        guard let installedKey = try files.installedKey(), installedKey.publicKey == leaf.publicKey else { return nil }
+        let proof = try ReplacementProof.sign(csrDER: csrDER, with: installedKey)
+        return Replacement(certificateDER: serializer.serializedBytes, proof: proof)
     }
 
     /// Renews when due (see `RenewalCache`); returns nil when it was not due. Touches no network

@@ -64,8 +64,9 @@ final class SignerClient: Sendable {
     /// (the CA refused the order or its validation: asking again, on any node, spends the
     /// failed-validation limit every install of a shared name shares). With several signers a
     /// failure moves on to the next at once; the wait comes after each whole round.
-    /// `replacing` (DER) is the certificate a renewal replaces, so the CA can exempt it.
-    func sign(csrDER: [UInt8], labels: [Label], replacing: [UInt8]? = nil, deadline: ContinuousClock.Instant, progress: (String) -> Void) async throws -> String {
+    /// `replacing` is the certificate a renewal replaces (and, with a new key, the old key's
+    /// proof), so the CA can exempt it.
+    func sign(csrDER: [UInt8], labels: [Label], replacing: Replacement? = nil, deadline: ContinuousClock.Instant, progress: (String) -> Void) async throws -> String {
         var wait = Duration.seconds(1)
         var lastError: AgentError?
         var attempt = 0
@@ -81,7 +82,10 @@ final class SignerClient: Sendable {
                 request.headers.add(name: "Accept", value: SignerAPI.certificateChainMediaType)
                 request.headers.add(name: "User-Agent", value: userAgent)
                 for label in labels { request.headers.add(name: SignerAPI.labelHeader, value: label.description) }
-                if let replacing { request.headers.add(name: SignerAPI.replacesHeader, value: Base64URL.encode(replacing)) }
+                if let replacing {
+                    request.headers.add(name: SignerAPI.replacesHeader, value: Base64URL.encode(replacing.certificateDER))
+                    if let proof = replacing.proof { request.headers.add(name: SignerAPI.replacesProofHeader, value: Base64URL.encode(proof)) }
+                }
                 request.body = .bytes(ByteBuffer(bytes: csrDER))
                 let remaining = deadline - ContinuousClock.now
                 // The whole exchange, body included, ends by the deadline: a signer that trickles
@@ -253,4 +257,11 @@ final class SignerClient: Sendable {
 /// The agent's version, sent in the User-Agent.
 public enum AgentVersion {
     public static let current = "0.1.0"
+}
+
+/// The certificate a renewal replaces, as the signer is sent it: its DER and, when the renewal
+/// has a new key, the old key's signature over the new CSR.
+struct Replacement: Sendable {
+    let certificateDER: [UInt8]
+    let proof: [UInt8]?
 }

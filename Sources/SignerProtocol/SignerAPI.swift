@@ -17,6 +17,10 @@ public enum SignerAPI {
     public static let replacesHeader = "X-CSRProxy-Replaces"
     /// The longest `X-CSRProxy-Replaces` value read: a leaf with a 4096-bit key is about 2 KiB.
     public static let replacesHeaderLimit = 8192
+    /// On a renewal with a new key (`--rotate-key`): the old key's signature over the new CSR,
+    /// which proves the certificate in `X-CSRProxy-Replaces` is the requester's although the CSR
+    /// carries another key. What is signed, and how: `ReplacementProof` (CertificateSupport).
+    public static let replacesProofHeader = "X-CSRProxy-Replaces-Proof"
 
     /// RFC 8555 §7.4.2's chain format: the leaf first, then the intermediates.
     public static let certificateChainMediaType = "application/pem-certificate-chain"

@@ -24,11 +24,19 @@ struct ReplacementTests {
         return harness
     }
 
-    /// Asks for a certificate for `key`, naming `replacing` as the one it replaces.
-    static func request(_ harness: SignerHarness, key: P256.Signing.PrivateKey, replacing: Certificate? = nil) async throws -> CurlResponse {
+    /// Asks for a certificate for `key`, naming `replacing` as the one it replaces; `proof`
+    /// signs the CSR (its DER) for a renewal with a new key.
+    static func request(
+        _ harness: SignerHarness, key: P256.Signing.PrivateKey, replacing: Certificate? = nil, proof: (([UInt8]) throws -> [UInt8])? = nil
+    ) async throws -> CurlResponse {
+        let csr = try CALimitsTests.csr(harness, key: key)
         var headers: [String] = []
         if let replacing { headers.append("X-CSRProxy-Replaces: " + Base64URL.encode(try replacing.serializeAsPEM().derBytes)) }
-        return try await CALimitsTests.sign(harness, try CALimitsTests.csr(harness, key: key), headers: headers)
+        if let proof {
+            let der = try Array(Data(contentsOf: URL(fileURLWithPath: csr)))
+            headers.append("X-CSRProxy-Replaces-Proof: " + Base64URL.encode(try proof(der)))
+        }
+        return try await CALimitsTests.sign(harness, csr, headers: headers)
     }
 
     static func leaf(_ response: CurlResponse) throws -> Certificate {
@@ -143,5 +151,40 @@ struct ReplacementTests {
         #expect(refused.status == 429, "\(refused.text)")
         #expect(refused.problemType == "urn:csrproxy:problem:budget-exhausted")
         #expect(Self.orders(harness) == (exempt: 0, counted: 2), "no order past the budget")
+    }
+
+    /// `--rotate-key`: the new key's CSR cannot prove the old certificate is the requester's, the
+    /// old key's signature over the new CSR does. With it the renewal is exempt; a proof by
+    /// another key, or one over another CSR, is refused with 403 before any CA traffic.
+    @Test func aRotatedKeyProvesItsCertificateWithTheOldKey() async throws {
+        let harness = try await Self.harness()
+        defer { harness.stop() }
+        let oldKey = P256.Signing.PrivateKey()
+        let installed = try Self.leaf(try await Self.request(harness, key: oldKey))
+        let ordersBefore = harness.front?.newOrderRequests.count ?? 0
+
+        let byAnotherKey = try await Self.request(harness, key: P256.Signing.PrivateKey(), replacing: installed) { csr in
+            try ReplacementProof.sign(csrDER: csr, with: .init(P256.Signing.PrivateKey()))
+        }
+        #expect(byAnotherKey.status == 403, "\(byAnotherKey.text)")
+        #expect(byAnotherKey.problemType == "urn:csrproxy:problem:replaces-not-allowed")
+
+        let otherCSR = try TestCertificates.csr(for: [Self.name], key: .init(P256.Signing.PrivateKey()))
+        let overAnotherCSR = try await Self.request(harness, key: P256.Signing.PrivateKey(), replacing: installed) { _ in
+            try ReplacementProof.sign(csrDER: otherCSR, with: .init(oldKey))
+        }
+        #expect(overAnotherCSR.status == 403, "\(overAnotherCSR.text)")
+        #expect(overAnotherCSR.problemType == "urn:csrproxy:problem:replaces-not-allowed")
+
+        let noProof = try await Self.request(harness, key: P256.Signing.PrivateKey(), replacing: installed) { _ in [0x30, 0x00] }
+        #expect(noProof.status == 403, "\(noProof.text)")
+        #expect(harness.front?.newOrderRequests.count == ordersBefore, "a request without a valid proof reached the CA")
+
+        let rotated = try await Self.request(harness, key: P256.Signing.PrivateKey(), replacing: installed) { csr in
+            try ReplacementProof.sign(csrDER: csr, with: .init(oldKey))
+        }
+        #expect(rotated.status == 200, "\(rotated.text)")
+        #expect(Self.orders(harness) == (exempt: 1, counted: 1))
+        #expect(harness.front?.newOrders.last?["replaces"] as? String == (try ARICertificateID(certificate: installed).value))
     }
 }

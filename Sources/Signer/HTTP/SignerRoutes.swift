@@ -25,6 +25,7 @@ struct SignerRoutes: Sendable {
     static let labelField = HTTPField.Name(SignerAPI.labelHeader)!
     static let forwardedForField = HTTPField.Name("X-Forwarded-For")!
     static let replacesField = HTTPField.Name(SignerAPI.replacesHeader)!
+    static let replacesProofField = HTTPField.Name(SignerAPI.replacesProofHeader)!
 
     func register(on router: Router<SignerRequestContext>) {
         router.post(RouterPath(SignerAPI.signPath)) { request, context in try await sign(request, context: context) }
@@ -82,7 +83,8 @@ struct SignerRoutes: Sendable {
             }
             let signingRequest = try parseCSR(Array(buffer: body))
             let replacing = try replacedCertificate(request.headers[values: Self.replacesField])
-            let issued = try await issuer.sign(signingRequest, replacing: replacing, logger: context.logger)
+            let proof = try replacementProof(request.headers[values: Self.replacesProofField], replacing: replacing)
+            let issued = try await issuer.sign(signingRequest, replacing: replacing, proof: proof, logger: context.logger)
             zone = issued.zone
             names = issued.names
             ca = issued.ca
@@ -124,6 +126,19 @@ struct SignerRoutes: Sendable {
             throw Problem(.badRequest, detail: "\(SignerAPI.replacesHeader) must be one base64url DER certificate of at most \(SignerAPI.replacesHeaderLimit) characters")
         }
         return certificate
+    }
+
+    /// The old key's signature over the CSR, for a renewal with a new key: one header,
+    /// base64url, bounded, and only beside the certificate it is about.
+    private func replacementProof(_ values: [String], replacing: Certificate?) throws(Problem) -> [UInt8]? {
+        guard let value = values.first else { return nil }
+        guard values.count == 1, value.utf8.count <= ReplacementProof.headerLimit, let proof = Base64URL.decode(value) else {
+            throw Problem(.badRequest, detail: "\(SignerAPI.replacesProofHeader) must be one base64url signature of at most \(ReplacementProof.headerLimit) characters")
+        }
+        guard replacing != nil else {
+            throw Problem(.badRequest, detail: "\(SignerAPI.replacesProofHeader) is a proof about the certificate in \(SignerAPI.replacesHeader), which this request does not send")
+        }
+        return proof
     }
 
     // MARK: GET /v1/renewal-info

@@ -65,13 +65,15 @@ extension Issuer {
     /// The ARI CertID a renewal may send as `replaces`, when the request proves the certificate
     /// in `X-CSRProxy-Replaces` is its own. Two proofs, both required:
     /// - possession: the certificate carries the CSR's key (a CSR is signed by its key, so only
-    ///   the key's holder can send one). Anything else is refused: 403 `replaces-not-allowed`.
+    ///   the key's holder can send one), or, for a renewal with a new key, `proof` is the
+    ///   certificate key's signature over this CSR (`ReplacementProof`). Anything else is
+    ///   refused: 403 `replaces-not-allowed`, before any CA traffic.
     /// - provenance: this signer or its cluster issued exactly that certificate (its CertID and
     ///   key hash are in the ledger). A certificate the requester made itself is not, and
     ///   neither is one whose record is gone: then the request is a new certificate, counted
     ///   against the budgets like any other (nil).
     /// Names must match the CSR's; a certificate without an Authority Key Identifier is 400.
-    func replacedCertificateID(_ certificate: Certificate?, request: SigningRequest, names: [String]) async throws(Problem) -> String? {
+    func replacedCertificateID(_ certificate: Certificate?, proof: [UInt8]? = nil, request: SigningRequest, names: [String]) async throws(Problem) -> String? {
         guard let certificate else { return nil }
         guard let id = try? ARICertificateID(certificate: certificate).value else {
             throw Problem(.badRequest, detail: "the certificate in \(SignerAPI.replacesHeader) has no Authority Key Identifier, so it cannot be named to the CA")
@@ -80,8 +82,12 @@ extension Issuer {
         guard certified == names.map({ $0.lowercased() }).sorted() else {
             throw Problem(.replacesNotAllowed, detail: "the certificate to replace is for \(certified.joined(separator: ", ")), not for the names of this CSR")
         }
-        guard certificate.publicKey == request.csr.publicKey else {
-            throw Problem(.replacesNotAllowed, detail: "the certificate to replace has another key than the CSR, so this request does not prove it is yours; renew with the installed key, or send no \(SignerAPI.replacesHeader)")
+        if let proof {
+            guard ReplacementProof.isValid(proof, csrDER: request.derBytes, oldKey: certificate.publicKey) else {
+                throw Problem(.replacesNotAllowed, detail: "\(SignerAPI.replacesProofHeader) is not a signature over this CSR by the key of the certificate to replace, so this request does not prove it is yours")
+            }
+        } else if certificate.publicKey != request.csr.publicKey {
+            throw Problem(.replacesNotAllowed, detail: "the certificate to replace has another key than the CSR, so this request does not prove it is yours; renew with the installed key, sign the CSR with it in \(SignerAPI.replacesProofHeader), or send no \(SignerAPI.replacesHeader)")
         }
         let presented = try? Self.keyHash(certificate.publicKey)
         if let issued = ledger.certificate(withID: id), issued.names == certified, presented != nil, issued.keySHA256 == presented {

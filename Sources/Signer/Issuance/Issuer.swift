@@ -37,11 +37,12 @@ struct Issuer: Sendable {
     }
 
     /// Signs `request`, or throws `Problem`. Refusals by policy or budget never reach the CA.
-    /// `replacing` is the certificate a renewal replaces (the agent's `X-CSRProxy-Replaces`).
-    func sign(_ request: SigningRequest, replacing: Certificate? = nil, logger: Logger) async throws(Problem) -> Issued {
+    /// `replacing` is the certificate a renewal replaces (the agent's `X-CSRProxy-Replaces`),
+    /// `proof` the old key's signature over the CSR when the renewal has a new key.
+    func sign(_ request: SigningRequest, replacing: Certificate? = nil, proof: [UInt8]? = nil, logger: Logger) async throws(Problem) -> Issued {
         let approval = try table.approve(request)
         let zone = approval.zone
-        let provenReplacement = try await replacedCertificateID(replacing, request: request, names: approval.names)
+        let provenReplacement = try await replacedCertificateID(replacing, proof: proof, request: request, names: approval.names)
         let replaces = await claimExemption(provenReplacement)
         defer { if let replaces { replacementClaims.release(replaces) } }
         let registeredDomain = domains.domain(of: approval.names[0], in: zone)
