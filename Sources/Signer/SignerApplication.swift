@@ -52,6 +52,8 @@ struct LocalResources {
     /// One per CA, in `configuration.cas` order, as are `trustRoots`.
     let accountKeys: [ACMEAccountKey]
     let ledger: IssuanceLedger
+    /// With a shared state: the records it has not taken yet.
+    let outbox: SharedLedgerOutbox?
     let domains: RegisteredDomains
     let trustRoots: [[String]]
     let probe: ServedValueProbe
@@ -62,8 +64,10 @@ struct LocalResources {
             // The serials come from the shared state, the same on every node.
             store = try ZoneStore(zones: configuration.zones.map(\.dns), sharesSerials: true)
             let client = settings.makeClient(logger: logger)
-            let shared = SharedChallengeStore(client: client, settings: settings, replica: store, origins: configuration.zones.map(\.dns.origin), logger: logger)
-            sharedState = (client, shared, SharedStateHealth())
+            let health = SharedStateHealth()
+            let shared = SharedChallengeStore(
+                client: client, settings: settings, replica: store, origins: configuration.zones.map(\.dns.origin), health: health, logger: logger)
+            sharedState = (client, shared, health)
         } else {
             let serials = try ZoneSerials(path: ZoneSerials.path(besideAccountKey: configuration.acme.accountKeyPath), logger: logger)
             store = try ZoneStore(
@@ -77,6 +81,7 @@ struct LocalResources {
         }
         accountKeys = try configuration.cas.map { try AccountManager.loadOrCreateKey(at: $0.accountKeyPath, logger: logger) }
         ledger = try IssuanceLedger(path: IssuanceLedger.path(besideAccountKey: configuration.acme.accountKeyPath))
+        outbox = sharedState == nil ? nil : try SharedLedgerOutbox(path: SharedLedgerOutbox.path(besideAccountKey: configuration.acme.accountKeyPath))
         domains = try RegisteredDomains(zones: configuration.zones)
         trustRoots = try configuration.cas.map { ca in
             try ca.trustRootPaths.map { path in
@@ -170,13 +175,13 @@ func buildApplication(
         propagationTimeout: configuration.dns.propagationTimeout, metrics: metrics, logger: logger)
     // With a shared state the gate's caps hold across every node of the cluster.
     let gate: any IssuanceGate = local.sharedState.map { shared in
-        SharedIssuanceGate(client: shared.client, settings: shared.store.settings, logger: logger)
+        SharedIssuanceGate(client: shared.client, settings: shared.store.settings, health: shared.health, logger: logger)
     } ?? InProcessIssuanceGate()
     var issuer = Issuer(
         table: ZoneTable(zones: configuration.zones), gate: gate, publisher: publisher,
         authorities: authorities, ledger: local.ledger, domains: local.domains, pauses: CAPauses(),
         deadline: configuration.issuance.deadline, metrics: metrics, logger: logger)
-    let sharedLedger = local.sharedState.map { SharedLedger(client: $0.client, settings: $0.store.settings, logger: logger) }
+    let sharedLedger = local.sharedState.map { SharedLedger(client: $0.client, settings: $0.store.settings, logger: logger, health: $0.health, outbox: local.outbox) }
     issuer.sharedLedger = sharedLedger
     let routes = SignerRoutes(
         issuer: issuer, renewalAdvisor: RenewalAdvisor(authorities: authorities, ledger: local.ledger, caTimeout: .seconds(10)),
@@ -190,7 +195,10 @@ func buildApplication(
     if let shared = local.sharedState {
         // The client before its users, so it stops after them.
         services += [shared.client, ChallengeReplication(store: shared.store, health: shared.health, logger: logger)] as [any Service]
-        if let sharedLedger { services.append(SharedLedgerCompaction(ledger: sharedLedger, logger: logger)) }
+        if let sharedLedger {
+            services.append(SharedLedgerCompaction(ledger: sharedLedger, logger: logger))
+            if let outbox = local.outbox { services.append(SharedLedgerSync(ledger: sharedLedger, outbox: outbox, logger: logger)) }
+        }
     }
     services += authorities.map { AccountRegistrationService(account: $0.account, logger: logger) }
     if case .authoritative = configuration.dns.mode, !configuration.dns.transfers.secondaries.isEmpty {

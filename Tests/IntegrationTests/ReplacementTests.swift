@@ -187,4 +187,39 @@ struct ReplacementTests {
         #expect(Self.orders(harness) == (exempt: 1, counted: 1))
         #expect(harness.front?.newOrders.last?["replaces"] as? String == (try ARICertificateID(certificate: installed).value))
     }
+
+    /// The CA has issued, and PostgreSQL goes away before the signer records the certificate in
+    /// the shared ledger: the requester still gets its certificate, the record waits on the
+    /// node's disk (it survives SIGKILL), and the shared ledger holds it once PostgreSQL is back.
+    @Test func anIssuedCertificateOutlivesTheSharedLedgersOutage() async throws {
+        let cluster = try await SignerCluster(nodes: 1, front: true)
+        defer { cluster.stop() }
+        let front = try #require(cluster.front)
+        front.holdDownloads()
+        let answer = Task { try await cluster.requestCertificate(node: 0) }
+        let waitedFrom = ContinuousClock.now
+        while front.heldDownloads == 0, ContinuousClock.now - waitedFrom < .seconds(30) { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(front.heldDownloads == 1, "the CA never issued")
+        cluster.postgres.stop()
+        front.releaseDownloads()
+        let response = try await answer.value
+        let leaf = try Self.leaf(response)
+        let id = try ARICertificateID(certificate: leaf).value
+
+        // Only what is on disk survives.
+        cluster.kill(0)
+        let outbox = cluster.workDirectory.appendingPathComponent("node1/shared-ledger-outbox.jsonl").path
+        #expect(try String(contentsOfFile: outbox, encoding: .utf8).contains(id), "the record is not kept on the node")
+        try await cluster.postgres.start()
+        try await cluster.start(0)
+        let back = ContinuousClock.now
+        var recorded: String?
+        while ContinuousClock.now - back < .seconds(20) {
+            recorded = try await cluster.postgres.query("SELECT count(*) FROM csrproxy_ledger WHERE kind = 'certificate' AND certificate_id = '\(id)'")
+            if recorded == "1" { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(recorded == "1", "the shared ledger does not hold the certificate issued during the outage")
+        #expect(try String(contentsOfFile: outbox, encoding: .utf8).isEmpty, "the outbox still holds what the shared ledger took")
+    }
 }

@@ -53,6 +53,8 @@ public final class ACMEFront: @unchecked Sendable {
     private var fault: Fault?
     private var stalled = false
     private var refusesRepeatedReplaces = false
+    private var holdsDownloads = false
+    private var held = 0
     private var replacedCertIDs: Set<String> = []
     private var task: Task<Void, Error>?
 
@@ -108,6 +110,19 @@ public final class ACMEFront: @unchecked Sendable {
         lock.withLock { refusesRepeatedReplaces = true }
     }
 
+    /// From now on, holds each certificate download (the CA has issued; the signer is fetching
+    /// the chain) until `releaseDownloads()`, or for a minute at most.
+    public func holdDownloads() {
+        lock.withLock { holdsDownloads = true }
+    }
+
+    public func releaseDownloads() {
+        lock.withLock { holdsDownloads = false }
+    }
+
+    /// How many certificate downloads have been held so far.
+    public var heldDownloads: Int { lock.withLock { held } }
+
     /// Answers the next newOrder requests with `fault` instead of forwarding them.
     public func failNewOrders(_ fault: Fault) {
         lock.withLock { self.fault = fault }
@@ -128,6 +143,16 @@ public final class ACMEFront: @unchecked Sendable {
             return (requests.count - 1, stalled)
         }
         if stalls { try await Task.sleep(for: .seconds(60)) }
+        // Pebble's certificate URLs are /certZ/<serial>.
+        let holds = path.hasPrefix("/certZ/") && lock.withLock {
+            guard holdsDownloads else { return false }
+            held += 1
+            return true
+        }
+        if holds {
+            let until = ContinuousClock.now + .seconds(60)
+            while lock.withLock({ holdsDownloads }), ContinuousClock.now < until { try await Task.sleep(for: .milliseconds(20)) }
+        }
         let response = try await answer(request, body: body, path: path, transport: transport, pebbleBase: pebbleBase, advertisesARI: advertisesARI)
         lock.withLock { requests[index].status = Int(response.status.code) }
         return response

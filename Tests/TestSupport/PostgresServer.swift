@@ -47,6 +47,15 @@ public final class PostgresServer: @unchecked Sendable {
         throw TestFailure("PostgreSQL did not start: \(process?.standardError ?? "")")
     }
 
+    /// One SQL statement through `psql`, its rows unaligned (`-At`), or nil while the server
+    /// does not answer.
+    public func query(_ sql: String) async throws -> String? {
+        let result = try await runCommand("/usr/bin/psql", [
+            "-h", directory.path, "-p", String(port), "-U", "csrproxy", "-d", "postgres", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql,
+        ], timeout: .seconds(20))
+        return result.status == 0 ? result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) : nil
+    }
+
     /// A fast shutdown (SIGINT): open connections are cut, as when the database host goes away.
     public func stop() {
         guard let process else { return }

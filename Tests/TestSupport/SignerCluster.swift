@@ -9,6 +9,8 @@ import X509
 public final class SignerCluster: @unchecked Sendable {
     public let postgres: PostgresServer
     public let pebble: Pebble
+    /// The HTTPS front (ARI advertised) the nodes reach pebble through, when asked for.
+    public private(set) var front: ACMEFront?
     public let workDirectory: URL
     public let dnsPorts: [Int]
     public private(set) var nodes: [ServerProcess?]
@@ -18,21 +20,32 @@ public final class SignerCluster: @unchecked Sendable {
 
     /// - Parameter validationSleeps: pebble waits its random 0-15 s before validating, so orders
     ///   stay in flight long enough to kill a node in the middle of them.
-    public init(nodes count: Int = 3, concurrency: String = "set", naming: String = "shared", deadlineSeconds: Int = 60, leaseSeconds: Int? = nil, validationSleeps: Bool = false, domainBudget: Int = 1_000_000) async throws {
+    public init(
+        nodes count: Int = 3, concurrency: String = "set", naming: String = "shared", deadlineSeconds: Int = 60, leaseSeconds: Int? = nil,
+        validationSleeps: Bool = false, domainBudget: Int = 1_000_000, front withFront: Bool = false
+    ) async throws {
         workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
         postgres = try await PostgresServer()
         dnsPorts = try (0..<count).map { _ in try freeDNSPort() }
         pebble = try await Pebble(dnsPort: dnsPorts[0], options: .init(authorizationReusePercent: 0, validationSleeps: validationSleeps))
         let rootPath = workDirectory.appendingPathComponent("pebble-tls-root.pem").path
-        try pebble.tlsRootPEM.write(toFile: rootPath, atomically: true, encoding: .utf8)
+        var directoryURL = pebble.directoryURL
+        if withFront {
+            let front = try await ACMEFront(pebble: pebble, advertisesARI: true)
+            self.front = front
+            directoryURL = front.directoryURL
+            try front.tlsRootPEM.write(toFile: rootPath, atomically: true, encoding: .utf8)
+        } else {
+            try pebble.tlsRootPEM.write(toFile: rootPath, atomically: true, encoding: .utf8)
+        }
         nodes = Array(repeating: nil, count: count)
         baseURLs = Array(repeating: URL(string: "http://127.0.0.1:1")!, count: count)
         for index in 0..<count {
             let others = dnsPorts.enumerated().filter { $0.offset != index }.map { "\"127.0.0.1:\($0.element)\"" }
             let text = """
                 [acme]
-                directory_url = "\(pebble.directoryURL.absoluteString)"
+                directory_url = "\(directoryURL.absoluteString)"
                 account_key_path = "\(workDirectory.path)/node\(index + 1)/account-key.pem"
                 trust_roots = ["\(rootPath)"]
                 trust_only_listed_roots = true
@@ -138,6 +151,7 @@ public final class SignerCluster: @unchecked Sendable {
 
     public func stop() {
         for index in nodes.indices { nodes[index]?.stop() }
+        front?.stop()
         pebble.stop()
         postgres.stop()
         try? FileManager.default.removeItem(at: workDirectory)

@@ -161,10 +161,14 @@ extension ACMEClient {
         }
     }
 
+    /// Best effort, a few seconds per value: a solver whose backend hangs (a database that is
+    /// away) must not hold back a certificate that is already issued.
     private func withdraw(_ published: [(name: String, value: String)], solver: any DNS01Solver) async {
         for (name, value) in published {
             do {
-                try await solver.cleanUp(name: name, value: value)
+                try await withDeadline(.now + .seconds(5), "the DNS-01 solver to withdraw \(name)") {
+                    try await solver.cleanUp(name: name, value: value)
+                }
             } catch {
                 logger.info("could not withdraw a DNS-01 value", metadata: ["acme.challenge.name": "\(name)", "error": "\(error)"])
             }

@@ -58,11 +58,7 @@ final class IssuanceLedger: Sendable {
             guard bytes.count <= Self.maximumFileBytes else {
                 throw SignerError(.configuration, "the issuance ledger \(path) is over \(Self.maximumFileBytes) bytes; move it away to start with empty budgets")
             }
-            let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .secondsSince1970
-            for line in bytes.split(separator: UInt8(ascii: "\n")) {
-                if let entry = try? decoder.decode(Entry.self, from: Data(line)) { entries.append(entry) }
-            }
+            entries = Self.decode(bytes)
         }
         entries = Self.kept(entries, now: now)
         state = Mutex(entries)
@@ -113,7 +109,14 @@ final class IssuanceLedger: Sendable {
         return Array(wanted.suffix(maximumEntries))
     }
 
-    private static func encode(_ entries: [Entry]) -> [UInt8] {
+    /// One entry per line; a line that does not parse is skipped.
+    static func decode(_ bytes: [UInt8]) -> [Entry] {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return bytes.split(separator: UInt8(ascii: "\n")).compactMap { try? decoder.decode(Entry.self, from: Data($0)) }
+    }
+
+    static func encode(_ entries: [Entry]) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .secondsSince1970
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

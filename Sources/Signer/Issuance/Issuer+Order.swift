@@ -56,8 +56,14 @@ extension Issuer {
             certificateID: leaf.flatMap { try? ARICertificateID(certificate: $0).value },
             keySHA256: leaf.flatMap { try? Self.keyHash($0.publicKey) }, notAfter: leaf?.notValidAfter,
             renewal: issued.replaced != nil, replaced: issued.replaced)
-        try ledger.record(certificate)
-        try await sharedLedger?.record(certificate)
+        // The certificate is issued: from here nothing may keep it from its requester. A
+        // shared ledger that does not answer gets the record later (`SharedLedgerOutbox`).
+        do {
+            try ledger.record(certificate)
+        } catch {
+            logger.critical("could not record an issued certificate in this node's ledger", metadata: ["error": "\(error)"])
+        }
+        await sharedLedger?.recordIssued(certificate)
         metrics.recordCertificate(zone: order.zone, ca: authority.name, renewal: issued.replaced != nil)
         return issued.pemChain
     }

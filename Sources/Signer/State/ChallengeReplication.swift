@@ -1,3 +1,4 @@
+import ACME
 import DNSCodec
 import Logging
 import PostgresNIO
@@ -90,6 +91,15 @@ final class SharedStateHealth: Sendable {
     private let state = Mutex(false)
 
     var isConnected: Bool { state.withLock { $0 } }
+
+    /// Runs `body` against the shared state for what can wait or be left to a lease (a
+    /// withdrawal, a release, a record the outbox keeps): at once an error while the database
+    /// is known to be away, and at most `bound` otherwise, so an outage never holds back an
+    /// answer that is already won.
+    func attempt<T: Sendable>(_ what: String, within bound: Duration = .seconds(3), _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard isConnected else { throw SignerError(.stateUnavailable, "could not \(what): the shared state is unreachable") }
+        return try await withDeadline(.now + bound, orThrow: { SignerError(.stateUnavailable, "could not \(what): the shared state did not answer within \(bound)") }, body)
+    }
 
     func connected(_ up: Bool, logger: Logger, error: (any Error)? = nil) {
         let was = state.withLock { state in

@@ -17,6 +17,8 @@ final class SharedChallengeStore: ChallengeStore {
     /// This node's replica: what its DNS serves.
     let replica: ZoneStore
     let origins: [DNSName]
+    /// Whether the database answers, as `ChallengeReplication` last saw it.
+    let health: SharedStateHealth
     let logger: Logger
 
     private struct Key: Hashable {
@@ -26,8 +28,9 @@ final class SharedChallengeStore: ChallengeStore {
     /// The rows this node inserted and not yet deleted, per value.
     private let owned = Mutex<[Key: [Int64]]>([:])
 
-    init(client: PostgresClient, settings: SignerConfiguration.PostgresSettings, replica: ZoneStore, origins: [DNSName], logger: Logger) {
+    init(client: PostgresClient, settings: SignerConfiguration.PostgresSettings, replica: ZoneStore, origins: [DNSName], health: SharedStateHealth, logger: Logger) {
         self.client = client
+        self.health = health
         self.settings = settings
         self.replica = replica
         self.origins = origins.map(\.lowercased)
@@ -68,9 +71,11 @@ final class SharedChallengeStore: ChallengeStore {
         }), let origin = try? zone(of: name) else { return false }
         let zoneKey = Self.key(origin)
         do {
-            try await client.withTransaction(logger: logger) { connection in
-                try await connection.query("DELETE FROM csrproxy_challenge_values WHERE id = \(id)", logger: logger)
-                try await Self.changed(zoneKey, on: connection, logger: logger)
+            try await health.attempt("withdraw a challenge value") { [client, logger] in
+                try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query("DELETE FROM csrproxy_challenge_values WHERE id = \(id)", logger: logger)
+                    try await Self.changed(zoneKey, on: connection, logger: logger)
+                }
             }
             try? await refresh(origin)
         } catch {

@@ -9,6 +9,7 @@ import PostgresNIO
 struct SharedIssuanceGate: IssuanceGate {
     let client: PostgresClient
     let settings: SignerConfiguration.PostgresSettings
+    let health: SharedStateHealth
     let local = InProcessIssuanceGate()
     let logger: Logger
     /// How often a waiter asks again while the permits are taken elsewhere.
@@ -67,11 +68,14 @@ struct SharedIssuanceGate: IssuanceGate {
         }
     }
 
-    /// Best effort: a permit that cannot be deleted now runs out with its lease.
+    /// Best effort: a permit that cannot be deleted now (within a few seconds) runs out with
+    /// its lease.
     private func release(_ ids: [Int64]) async {
         guard !ids.isEmpty else { return }
         do {
-            try await client.query("DELETE FROM csrproxy_permits WHERE id = ANY(\(ids))", logger: logger)
+            try await health.attempt("return issuance permits") { [client, logger] in
+                try await client.query("DELETE FROM csrproxy_permits WHERE id = ANY(\(ids))", logger: logger)
+            }
         } catch {
             logger.warning("could not return issuance permits to the shared state; their lease will", metadata: ["error": "\(String(reflecting: error))"])
         }

@@ -13,6 +13,10 @@ struct SharedLedger: Sendable {
     let client: PostgresClient
     let settings: SignerConfiguration.PostgresSettings
     let logger: Logger
+    /// Whether the database answers, as the node's LISTEN connection last saw it.
+    let health: SharedStateHealth
+    /// This node's records that the shared ledger has not taken yet: counted here meanwhile.
+    var outbox: SharedLedgerOutbox?
 
     /// Lets one new certificate for `names` through at `ca`, or throws `budget-exhausted`.
     func reserve(ca: String, limits: SignerConfiguration.Budgets, names: [String], zone: String, registeredDomain: String) async throws -> Int64 {
@@ -43,11 +47,17 @@ struct SharedLedger: Sendable {
                             (kind = 'order' AND at > now() - make_interval(secs => \(threeHours))) OR (kind = 'pending' AND expires_at > now()))
                         """, threeHours),
                 ]
-                for check in checks {
-                    var counted = 0
+                let waiting = outbox?.pending ?? []
+                let waitingCounts = [
+                    waiting.filter { $0.kind == .certificate && $0.names.joined(separator: ",") == nameSet },
+                    waiting.filter { $0.kind == .certificate && $0.registeredDomain == registeredDomain },
+                    waiting.filter { $0.kind == .order },
+                ].map { entries in entries.filter { $0.ca == ca && !$0.renewal }.count }
+                for (check, alsoWaiting) in zip(checks, waitingCounts) {
+                    var counted = alsoWaiting
                     var oldest: Date?
                     for try await (count, first) in try await connection.query(check.condition, logger: logger).decode((Int, Date?).self) {
-                        counted = count
+                        counted += count
                         oldest = first
                     }
                     guard counted >= check.limit else { continue }
@@ -70,23 +80,53 @@ struct SharedLedger: Sendable {
         return try outcome.get()
     }
 
-    /// Ends a reservation; a row that cannot be deleted now stops counting with its lease.
+    /// Ends a reservation; a row that cannot be deleted now (within a few seconds) stops
+    /// counting with its lease.
     func release(_ id: Int64) async {
         do {
-            try await client.query("DELETE FROM csrproxy_ledger WHERE id = \(id) AND kind = 'pending'", logger: logger)
+            try await health.attempt("end a budget reservation") { [client, logger] in
+                try await client.query("DELETE FROM csrproxy_ledger WHERE id = \(id) AND kind = 'pending'", logger: logger)
+            }
         } catch {
             logger.warning("could not end a budget reservation in the shared state; its lease will", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 
-    /// Records an order placed or a certificate issued, for every node's budgets.
-    func record(_ entry: IssuanceLedger.Entry) async throws {
+    /// Records an order placed or a certificate issued, for every node's budgets, at the
+    /// database's time, or at `at` for a record that waited in the outbox.
+    func record(_ entry: IssuanceLedger.Entry, at: Date? = nil) async throws {
         let kind = entry.kind.rawValue, node = settings.node, ca = entry.ca ?? "", names = entry.names.joined(separator: ",")
         _ = try await stateCall("record the \(kind) in the shared ledger") {
             try await client.query("""
-                INSERT INTO csrproxy_ledger (kind, node, zone, ca, names, registered_domain, renewal, certificate_id, key_sha256, replaced)
-                VALUES (\(kind), \(node), \(entry.zone), \(ca), \(names), \(entry.registeredDomain), \(entry.renewal), \(entry.certificateID), \(entry.keySHA256), \(entry.replaced))
+                INSERT INTO csrproxy_ledger (kind, at, node, zone, ca, names, registered_domain, renewal, certificate_id, key_sha256, replaced)
+                VALUES (\(kind), coalesce(\(at), now()), \(node), \(entry.zone), \(ca), \(names), \(entry.registeredDomain), \(entry.renewal), \(entry.certificateID), \(entry.keySHA256), \(entry.replaced))
                 """, logger: logger)
+        }
+    }
+
+    /// Records a certificate the CA has issued: within `bound`, or else in the outbox, to be
+    /// written when the shared ledger answers again. Never throws: the certificate is the
+    /// requester's whatever the database does.
+    func recordIssued(_ entry: IssuanceLedger.Entry, bound: Duration = .seconds(5)) async {
+        do {
+            try await health.attempt("record an issued certificate", within: bound) { [self] in
+                try await record(entry)
+            }
+        } catch {
+            guard let outbox else {
+                logger.error("could not record an issued certificate in the shared ledger", metadata: ["error": "\(String(reflecting: error))"])
+                return
+            }
+            do {
+                try outbox.append(entry)
+                logger.warning("the shared ledger did not take an issued certificate; it is kept on this node and written when the ledger answers", metadata: [
+                    "error": "\(String(reflecting: error))", "state.outbox.count": "\(outbox.pending.count)",
+                ])
+            } catch {
+                logger.critical("an issued certificate is in neither the shared ledger nor the outbox, only in this node's ledger", metadata: [
+                    "error": "\(String(reflecting: error))", "acme.certificate_id": "\(entry.certificateID ?? "-")",
+                ])
+            }
         }
     }
 
