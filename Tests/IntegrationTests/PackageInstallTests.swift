@@ -27,6 +27,12 @@ struct PackageInstallTests {
     /// settings pointed at `signerURL` (what the product's publisher would ship).
     static func preparedRoot(signerURL: String, pebbleRoot: String, deadlineSeconds: Int) async throws -> DebianRoot {
         let root = try await DebianRoot(tarball: try #require(inputs).rootTarball)
+        try await prepare(root, signerURL: signerURL, pebbleRoot: pebbleRoot, deadlineSeconds: deadlineSeconds)
+        return root
+    }
+
+    /// Puts the .debs, pebble's root and the product's agent settings into `root`.
+    static func prepare(_ root: DebianRoot, signerURL: String, pebbleRoot: String, deadlineSeconds: Int) async throws {
         let debs = root.hostPath("/tmp/debs")
         try FileManager.default.createDirectory(atPath: debs, withIntermediateDirectories: true)
         for package in packages {
@@ -53,7 +59,6 @@ struct PackageInstallTests {
 
             """.write(toFile: root.hostPath("/etc/csrproxy/agent.toml"), atomically: true, encoding: .utf8)
         #expect(try await root.run("command -v swift swiftc").standardOutput.isEmpty, "the root must have no Swift")
-        return root
     }
 
     static func statusJSON(_ root: DebianRoot) async throws -> [String: Any] {
@@ -145,10 +150,12 @@ struct PackageInstallTests {
 struct PackageTestInputs {
     let debs: String
     let rootTarball: String
+    /// `scripts/make-test-root --boot`'s root, for SystemdBootTests.
+    let bootRootTarball: String?
 
     static let fromEnvironment: PackageTestInputs? = {
         let environment = ProcessInfo.processInfo.environment
         guard let debs = environment["CSRPROXY_DEBS"], let root = environment["CSRPROXY_TEST_ROOT"] else { return nil }
-        return PackageTestInputs(debs: debs, rootTarball: root)
+        return PackageTestInputs(debs: debs, rootTarball: root, bootRootTarball: environment["CSRPROXY_BOOT_ROOT"])
     }()
 }

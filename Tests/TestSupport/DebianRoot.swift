@@ -38,6 +38,11 @@ public final class DebianRoot: @unchecked Sendable {
     /// A path inside the root, as the host sees it.
     public func hostPath(_ inside: String) -> String { path + inside }
 
+    /// Unmounts the /proc that chroot commands use (a booted container mounts its own).
+    public func unmountProc() {
+        _ = umount2("\(path)/proc", Int32(MNT_DETACH))
+    }
+
     /// Unmounts /proc and deletes the root. Synchronous so that a `defer` can call it.
     public func remove() {
         _ = umount2("\(path)/proc", Int32(MNT_DETACH))

@@ -118,6 +118,42 @@ def unmount_under(directories):
     return count
 
 
+CGROUP_HIERARCHIES = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup")
+BOOT_CGROUP_PREFIX = "csrproxy-boot-"  # BootedSystem's containers (Tests/TestSupport/BootedSystem.swift)
+
+
+def remove_boot_cgroups():
+    """Ends what is left in the booted containers' cgroups and removes them, innermost first.
+    Returns how many containers' cgroups were removed."""
+    removed = set()
+    for hierarchy in CGROUP_HIERARCHIES:
+        if not os.path.isdir(hierarchy):
+            continue
+        for name in os.listdir(hierarchy):
+            top = os.path.join(hierarchy, name)
+            if not name.startswith(BOOT_CGROUP_PREFIX) or not os.path.isdir(top):
+                continue
+            kill = os.path.join(top, "cgroup.kill")
+            if os.path.exists(kill):
+                try:
+                    with open(kill, "w") as control:
+                        control.write("1")
+                except OSError:
+                    pass
+            deadline = time.time() + 5
+            while os.path.isdir(top) and time.time() < deadline:
+                for path, _, _ in sorted(os.walk(top), key=lambda entry: -len(entry[0])):
+                    try:
+                        os.rmdir(path)
+                    except OSError:
+                        pass
+                if os.path.isdir(top):
+                    time.sleep(0.05)
+            if not os.path.isdir(top):
+                removed.add(name)
+    return len(removed)
+
+
 def remove(directory):
     # --one-file-system: never into a mount that is still there.
     subprocess.run(["rm", "-rf", "--one-file-system", directory], capture_output=True)
@@ -125,9 +161,9 @@ def remove(directory):
 
 def finish(run_dir, keep, why):
     """Stops what `current` recorded, unmounts, then removes or keeps its scratch directories.
-    Returns (processes stopped, mounts undone, directories removed, directories kept)."""
+    Returns (processes and containers stopped, mounts undone, directories removed, directories kept)."""
     current = os.path.join(run_dir, "current")
-    stopped = stop_recorded(current)
+    stopped = stop_recorded(current) + remove_boot_cgroups()
     directories = [d for d in scratch_directories(current) if os.path.isdir(d)]
     unmounted = unmount_under(directories)
     removed, kept = 0, []
@@ -173,7 +209,7 @@ def begin(run_dir):
     said = []
     if os.path.isdir(current):
         stopped, unmounted, _, kept = finish(run_dir, keep=True, why="an earlier run that did not finish")
-        said.append(f"stopped {stopped} processes and undid {unmounted} mounts left by an earlier run that did not finish"
+        said.append(f"stopped {stopped} processes or containers and undid {unmounted} mounts left by an earlier run that did not finish"
                     + (f"; its scratch is kept in {', '.join(kept)}" if kept else ""))
     pruned = prune_kept(run_dir)
     if pruned:
@@ -209,7 +245,7 @@ def record(run_dir, pid):
 
 def end(run_dir, status):
     stopped, unmounted, removed, kept = finish(run_dir, keep=status != 0, why=f"a run that exited {status}")
-    parts = [f"stopped {stopped} leftover processes", f"undid {unmounted} mounts"]
+    parts = [f"stopped {stopped} leftover processes or containers", f"undid {unmounted} mounts"]
     parts.append(f"kept the scratch directories for a look: {', '.join(kept)} (the next run removes them after a day)" if kept
                  else f"removed {removed} scratch directories")
     print("==> test run cleanup: " + "; ".join(parts), file=sys.stderr)
