@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Testing
 import TestSupport
+import X509
 
 /// The packaged units under a real systemd as PID 1: a Debian root from
 /// `scripts/make-test-root --boot`, the .debs installed with dpkg, booted in systemd-nspawn
@@ -144,5 +145,70 @@ struct SystemdBootTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Data(try TestCertificates.csr(for: [SignerHarness.name], key: .init(P256.Signing.PrivateKey()))).write(to: URL(fileURLWithPath: path))
         return try await curl(base.appendingPathComponent("v1/sign"), bodyFile: path, headers: ["Content-Type: application/pkcs10"])
+    }
+
+    /// The product's reload under systemd: a certificate renewed without a reload is not served
+    /// until `systemctl reload csrproxy-demo`, after which the next handshake presents it, in
+    /// the same process; `renew --force` with `method = "systemd"` does both in one step.
+    @Test func theDemoServesTheRenewedCertificateAfterAReload() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        let system = try await Self.system(with: [])
+        defer { system.remove() }
+        try await PackageInstallTests.prepare(system.root, signerURL: "http://127.0.0.1:\(harness.baseURL.port!)", pebbleRoot: try await harness.issuingRootFile(), deadlineSeconds: 60)
+        try await system.root.mustRun("dpkg --force-confold -i /tmp/debs/csrproxy-agent_*.deb /tmp/debs/csrproxy-demo_*.deb 2>&1")
+        try await system.boot()
+        let unit = "csrproxy-demo.service"
+        #expect(try await system.property("ActiveState", of: unit) == "active")
+        let pid = try await system.property("MainPID", of: unit)
+        let first = try await Self.installedSerial(system)
+        #expect(try await Self.servedSerial() == first)
+
+        // A renewal whose settings name no reload: installed, not yet served.
+        let settings = "/etc/csrproxy/agent.toml"
+        try await system.mustRun("cp \(settings) /root/agent.toml && sed -i '/^\\[\\[reload\\]\\]/,$d' \(settings)")
+        try await system.mustRun("csrproxy-agent renew --force 2>&1", timeout: .seconds(120))
+        let second = try await Self.installedSerial(system)
+        #expect(second != first, "renew --force installed no new certificate")
+        #expect(try await Self.servedSerial() == first, "served before any reload")
+        try await system.mustRun("systemctl reload \(unit)")
+        #expect(try await Self.servedSerial(becoming: second) == second, "systemctl reload did not swap the certificate")
+        #expect(try await system.property("MainPID", of: unit) == pid, "a reload, not a restart")
+
+        // The product's own settings: the agent reloads the unit through systemctl.
+        try await system.mustRun("cp /root/agent.toml \(settings)")
+        try await system.mustRun("csrproxy-agent renew --force 2>&1", timeout: .seconds(120))
+        let third = try await Self.installedSerial(system)
+        #expect(third != second)
+        #expect(try await Self.servedSerial(becoming: third) == third, "renew --force with method = systemd did not reload the product")
+        #expect(try await system.property("MainPID", of: unit) == pid)
+        #expect(try await system.property("ActiveState", of: unit) == "active")
+    }
+
+    /// The serial of the installed leaf, read inside the container (its files may be links
+    /// that only resolve there).
+    static func installedSerial(_ system: BootedSystem) async throws -> String {
+        let pem = try await system.mustRun("cat /var/lib/csrproxy/tls/cert.pem").standardOutput
+        return try Certificate(pemEncoded: pem).serialNumber.description
+    }
+
+    /// The served serial once it is `expected`, or what is served after 10 s. systemd 252 may
+    /// end a reload job when `kill -HUP` exits, a moment before the product has read the files
+    /// (Type=notify-reload, which waits for it, came in 253).
+    static func servedSerial(becoming expected: String) async throws -> String {
+        let deadline = ContinuousClock.now + .seconds(10)
+        var served = try await servedSerial()
+        while served != expected, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            served = try await servedSerial()
+        }
+        return served
+    }
+
+    /// The serial of the leaf the demo presents on 127.0.0.1:8443 to a new connection.
+    static func servedSerial() async throws -> String {
+        let result = try await runCommand("/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:8443 -servername \(SignerHarness.name) </dev/null 2>/dev/null | openssl x509"], timeout: .seconds(20))
+        guard result.status == 0 else { throw TestFailure("no certificate from 127.0.0.1:8443: \(result.standardError)") }
+        return try Certificate(pemEncoded: result.standardOutput).serialNumber.description
     }
 }
