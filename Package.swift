@@ -144,6 +144,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 // Shared state for several signer nodes (`[state] backend = "postgres"`).
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]

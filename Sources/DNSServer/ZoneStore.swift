@@ -145,6 +145,29 @@ public final class ZoneStore: Sendable {
         }
     }
 
+    /// Serves `configuration`'s records (nameservers, hosts, TTLs and, unless `keepingCAA`,
+    /// CAA) for its zone from now on, as when the signer reloads its configuration: the TXT
+    /// values published at run time stay, and the serial moves on from the one served (the
+    /// configured serial is ignored: a served serial never goes back). Returns whether anything
+    /// changed; false too when no zone has that origin.
+    @discardableResult
+    public func replaceConfiguredRecords(_ configuration: ZoneConfiguration, keepingCAA: Bool = false) throws -> Bool {
+        try configuration.validate()
+        return state.withLock { state in
+            let key = configuration.origin.lowercased
+            guard var zone = state.zones[key] else { return false }
+            var incoming = configuration
+            let current = zone.configured.configuration
+            incoming.serial = current.serial
+            if keepingCAA { incoming.caa = current.caa }
+            guard incoming != current else { return false }
+            zone.configured = Zone.ConfiguredRecords(incoming)
+            state.zones[key] = zone
+            republish(key, in: &state)
+            return true
+        }
+    }
+
     /// Withdraws one add of `value` at `name`; returns false when no such value was published.
     @discardableResult
     public func removeTXT(_ value: String, at name: DNSName) -> Bool {

@@ -21,8 +21,10 @@ public struct SignerAddresses: Sendable {
 /// The composition root: builds the whole signer from its configuration. The HTTP application
 /// runs the DNS server and the account registration as its own services, so one
 /// `runService()` starts everything and a SIGTERM stops everything in order.
+/// With `configurationPath`, SIGHUP reads that file again (`ConfigurationReload`).
 public func buildSigner(
     configuration: SignerConfiguration,
+    configurationPath: String? = nil,
     logger: Logger,
     onListening: @escaping @Sendable (SignerAddresses) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
@@ -34,7 +36,7 @@ public func buildSigner(
     }
     return buildApplication(
         configuration: configuration, local: local, caClients: transports, services: transports.map { TransportShutdown(transport: $0) },
-        logger: logger, onListening: onListening)
+        configurationPath: configurationPath, logger: logger, onListening: onListening)
 }
 
 /// What the signer takes from this machine before it talks to anyone: the zone store, the
@@ -124,6 +126,7 @@ func buildApplication(
     local: LocalResources,
     caClients: [any ACMEHTTPClient],
     services extraServices: [any Service] = [],
+    configurationPath: String? = nil,
     logger: Logger,
     onListening: @escaping @Sendable (SignerAddresses) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
@@ -178,7 +181,7 @@ func buildApplication(
         SharedIssuanceGate(client: shared.client, settings: shared.store.settings, health: shared.health, logger: logger)
     } ?? InProcessIssuanceGate()
     var issuer = Issuer(
-        table: ZoneTable(zones: configuration.zones), gate: gate, publisher: publisher,
+        zoneTable: CurrentZoneTable(ZoneTable(zones: configuration.zones)), gate: gate, publisher: publisher,
         authorities: authorities, ledger: local.ledger, domains: local.domains, pauses: CAPauses(),
         deadline: configuration.issuance.deadline, metrics: metrics, logger: logger)
     let sharedLedger = local.sharedState.map { SharedLedger(client: $0.client, settings: $0.store.settings, logger: logger, health: $0.health, outbox: local.outbox) }
@@ -220,6 +223,10 @@ func buildApplication(
             name: name, zone: zone.name, registeredDomain: local.domains.domain(of: name, in: zone), directory: directory,
             identities: identities, authority: authorities[0], issuer: issuer,
             readiness: readiness, deadline: configuration.issuance.deadline, logger: logger))
+    }
+    if let configurationPath {
+        services.append(ConfigurationReload(
+            path: configurationPath, running: configuration, zoneTable: issuer.zoneTable, store: store, authorities: authorities, logger: logger))
     }
     services.append(SystemdLifecycleService(ready: ready))
     let listen = configuration.http.listen

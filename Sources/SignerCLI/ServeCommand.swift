@@ -24,6 +24,12 @@ struct ServeCommand: AsyncParsableCommand {
             Once both listeners are bound it prints one line to standard output:
               csrproxy-signer listening: http=HOST:PORT dns=HOST:PORT (udp+tcp)
             (dns=rfc2136 in that mode). Stops cleanly on SIGTERM or SIGINT.
+
+            SIGHUP (systemctl reload) reads the file again and applies the zone table, each \
+            zone's records (the serial moves on; secondaries get a NOTIFY) and the CA budgets to \
+            new requests; requests in flight finish as they began. A file that does not read, or \
+            that changes what needs a restart (listeners, CAs, [http], [issuance], [state], the \
+            set of zones), changes nothing, and the log says why.
             """
     )
 
@@ -34,7 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = logging.bootstrap(label: "csrproxy.signer", environment: ProcessInfo.processInfo.environment)
         do {
             let configuration = try SignerConfiguration(contentsOfFile: configurationFile.config)
-            let application = try buildSigner(configuration: configuration, logger: logger) { addresses in
+            let application = try buildSigner(configuration: configuration, configurationPath: configurationFile.config, logger: logger) { addresses in
                 let dns = addresses.dns.map(\.description).joined(separator: ",")
                 let line = dns.isEmpty ? "dns=rfc2136" : "dns=\(dns) (udp+tcp)"
                 FileDescriptorOutput.standardOutput.write("csrproxy-signer listening: http=\(addresses.http) \(line)\n")

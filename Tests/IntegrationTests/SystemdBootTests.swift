@@ -76,6 +76,39 @@ struct SystemdBootTests {
         try await Self.waitUntilReady(base)
         #expect(try await Self.requestCertificate(base).status == 200)
 
+        // `systemctl reload`: new names and their records, in the same process; the zone's
+        // serial moves on. A broken file then changes nothing, and the journal says why.
+        let configuration = system.root.hostPath("/etc/csrproxy/signer.toml")
+        let valid = try String(contentsOfFile: configuration, encoding: .utf8)
+        let newName = "app.\(SignerHarness.zone)"
+        let serialBefore = try await Self.serial(dnsPort: dnsPort)
+        try valid.replacingOccurrences(of: SignerHarness.name, with: newName).write(toFile: configuration, atomically: true, encoding: .utf8)
+        let reloadingPID = try await system.property("MainPID", of: unit)
+        try await system.mustRun("systemctl reload \(unit)")
+        let reloadedAt = ContinuousClock.now
+        var address = try await Dig.query(port: dnsPort, newName, "A")
+        while !address.answer.contains(where: { $0.data == "127.0.0.1" }), ContinuousClock.now - reloadedAt < .seconds(10) {
+            try await Task.sleep(for: .milliseconds(100))
+            address = try await Dig.query(port: dnsPort, newName, "A")
+        }
+        #expect(address.answer.contains { $0.data == "127.0.0.1" }, "the reload did not serve \(newName): \(address.raw)")
+        let serialAfter = try await Self.serial(dnsPort: dnsPort)
+        print("systemctl reload csrproxy-signer: SOA serial \(serialBefore) -> \(serialAfter), MainPID \(reloadingPID) -> \(try await system.property("MainPID", of: unit))")
+        #expect(serialAfter > serialBefore)
+        #expect(try await system.property("MainPID", of: unit) == reloadingPID, "a reload, not a restart")
+        #expect(try await system.property("ActiveState", of: unit) == "active")
+        try "not = [toml".write(toFile: configuration, atomically: true, encoding: .utf8)
+        try await system.mustRun("systemctl reload \(unit)")
+        let keptAt = ContinuousClock.now
+        var reloads = ""
+        while !reloads.contains("kept the running configuration"), ContinuousClock.now - keptAt < .seconds(10) {
+            try await Task.sleep(for: .milliseconds(100))
+            reloads = try await system.mustRun("journalctl --no-pager -o cat -u \(unit)").standardOutput
+        }
+        #expect(reloads.contains("reloaded the configuration") && reloads.contains("kept the running configuration"), "\(reloads.suffix(2000))")
+        #expect(try await system.property("ActiveState", of: unit) == "active")
+        try valid.write(toFile: configuration, atomically: true, encoding: .utf8)
+
         // The signer writes `<N>` before each line; journald keeps N as the priority.
         let journal = try await system.mustRun("journalctl --no-pager -u \(unit) -o json --output-fields=PRIORITY,MESSAGE").standardOutput
         let entries = journal.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -146,6 +179,12 @@ struct SystemdBootTests {
 
         try await system.mustRun("rm -r /etc/systemd/system/\(service).d && systemctl daemon-reload && systemctl reset-failed \(service)")
         #expect(try await system.run("systemctl start \(service)", timeout: .seconds(120)).status == 0, "without the extra filter it runs again")
+    }
+
+    static func serial(dnsPort: Int) async throws -> UInt32 {
+        let answer = try await Dig.query(port: dnsPort, SignerHarness.zone, "SOA")
+        let soa = try #require(answer.answer.first { $0.type == "SOA" }, "\(answer.raw)")
+        return try #require(soa.data.split(separator: " ").dropFirst(2).first.flatMap { UInt32($0) }, "\(soa.data)")
     }
 
     static func waitUntilReady(_ base: URL) async throws {

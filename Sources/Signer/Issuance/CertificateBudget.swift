@@ -11,7 +11,11 @@ final class CertificateBudget: Sendable {
     /// The CA this budget is for; ledger entries without a CA count for the first one.
     let ca: String
     let isFirstCA: Bool
-    let limits: SignerConfiguration.Budgets
+    /// The limits in force: set at start, and again by a configuration reload.
+    var limits: SignerConfiguration.Budgets {
+        get { currentLimits.withLock { $0 } }
+    }
+    private let currentLimits: Mutex<SignerConfiguration.Budgets>
     let ledger: IssuanceLedger
     private let inFlight = Mutex<[UInt64: Reservation]>([:])
     private let nextID = Atomic<UInt64>(0)
@@ -24,8 +28,14 @@ final class CertificateBudget: Sendable {
     init(ca: String, isFirstCA: Bool, limits: SignerConfiguration.Budgets, ledger: IssuanceLedger) {
         self.ca = ca
         self.isFirstCA = isFirstCA
-        self.limits = limits
+        currentLimits = Mutex(limits)
         self.ledger = ledger
+    }
+
+    /// New limits for the requests that come from now on (a reload); reservations already
+    /// taken stand.
+    func update(limits: SignerConfiguration.Budgets) {
+        currentLimits.withLock { $0 = limits }
     }
 
     /// Whether a ledger entry was spent at this budget's CA.
@@ -37,6 +47,7 @@ final class CertificateBudget: Sendable {
     /// time the oldest counted certificate or order leaves its window. Pair with `release`.
     func reserve(names: [String], registeredDomain: String, now: Date = Date()) throws(Problem) -> UInt64 {
         let names = names.map { $0.lowercased() }.sorted()
+        let limits = self.limits  // one reading, whatever a reload does meanwhile
         let outcome: Result<UInt64, Problem> = inFlight.withLock { reservations in
             let pending = Array(reservations.values)
             let certificateSince = now.addingTimeInterval(-SignerConfiguration.Budgets.certificateWindow)

@@ -11,7 +11,8 @@ import X509
 /// Every failure becomes the `Problem` the installer is answered with; this layer knows
 /// nothing of HTTP.
 struct Issuer: Sendable {
-    let table: ZoneTable
+    /// The policy, as the configuration now has it (a reload replaces it).
+    let zoneTable: CurrentZoneTable
     let gate: any IssuanceGate
     let publisher: ChallengePublisher
     /// In the order requests try them; at least one.
@@ -40,7 +41,7 @@ struct Issuer: Sendable {
     /// `replacing` is the certificate a renewal replaces (the agent's `X-CSRProxy-Replaces`),
     /// `proof` the old key's signature over the CSR when the renewal has a new key.
     func sign(_ request: SigningRequest, replacing: Certificate? = nil, proof: [UInt8]? = nil, logger: Logger) async throws(Problem) -> Issued {
-        let approval = try table.approve(request)
+        let approval = try zoneTable.table.approve(request)
         let zone = approval.zone
         let provenReplacement = try await replacedCertificateID(replacing, proof: proof, request: request, names: approval.names)
         let replaces = await claimExemption(provenReplacement)

@@ -1,5 +1,6 @@
 import CertificateSupport
 import SignerProtocol
+import Synchronization
 
 /// The policy: which CSR may have which names. A CSR is matched to the zone whose well-known
 /// subject it carries, and then must ask for exactly that zone's names, with an acceptable key.
@@ -74,5 +75,21 @@ struct ZoneTable: Sendable {
         case .shared: zone.names
         case .perInstall: PerInstallName.names(for: zone.names, subjectPublicKeyInfoDER: spki)
         }
+    }
+}
+
+/// The zone table in force: read by every request, replaced whole by a configuration reload
+/// (a request approved before keeps the approval it got).
+final class CurrentZoneTable: Sendable {
+    private let current: Mutex<ZoneTable>
+
+    init(_ table: ZoneTable) {
+        current = Mutex(table)
+    }
+
+    var table: ZoneTable { current.withLock { $0 } }
+
+    func replace(with table: ZoneTable) {
+        current.withLock { $0 = table }
     }
 }

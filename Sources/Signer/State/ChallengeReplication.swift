@@ -96,6 +96,7 @@ final class SharedStateHealth: Sendable {
     /// withdrawal, a release, a record the outbox keeps): at once an error while the database
     /// is known to be away, and at most `bound` otherwise, so an outage never holds back an
     /// answer that is already won.
+    @discardableResult
     func attempt<T: Sendable>(_ what: String, within bound: Duration = .seconds(3), _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard isConnected else { throw SignerError(.stateUnavailable, "could not \(what): the shared state is unreachable") }
         return try await withDeadline(.now + bound, orThrow: { SignerError(.stateUnavailable, "could not \(what): the shared state did not answer within \(bound)") }, body)

@@ -1,0 +1,128 @@
+import Crypto
+import Foundation
+import Testing
+import TestSupport
+
+/// SIGHUP makes a running signer read its configuration again: the zone table, each zone's
+/// records and the CA budgets apply to new requests; requests in flight finish as they began;
+/// a file that does not read, or that changes what only a restart can, changes nothing.
+/// Against the real signer process and pebble.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct SignerReloadTests {
+    static let zone = SignerHarness.zone
+    static let name = SignerHarness.name
+    static let newName = "app.\(SignerHarness.zone)"
+
+    /// Sends SIGHUP and returns the log line that reports the outcome.
+    static func reload(_ harness: SignerHarness) async throws -> String {
+        let outcome = /[^\n]*(reloaded the configuration|kept the running configuration)[^\n]*/
+        let before = harness.signer.standardError.matches(of: outcome).count
+        harness.signer.send(SIGHUP)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let lines = harness.signer.standardError.matches(of: outcome)
+            if lines.count > before, let last = lines.last { return String(last.output.0) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("the signer did not report a reload: \(harness.signer.standardError.suffix(2000))")
+    }
+
+    /// Rewrites the configuration file with `change` applied to its text.
+    static func edit(_ harness: SignerHarness, _ change: (String) -> String) throws {
+        let text = try String(contentsOfFile: harness.configurationPath, encoding: .utf8)
+        let changed = change(text)
+        #expect(changed != text, "the edit changed nothing")
+        try changed.write(toFile: harness.configurationPath, atomically: true, encoding: .utf8)
+    }
+
+    static func serial(_ harness: SignerHarness) async throws -> UInt32 {
+        let answer = try await Dig.query(port: harness.dnsPort, zone, "SOA")
+        let soa = try #require(answer.answer.first { $0.type == "SOA" }, "\(answer.raw)")
+        return try #require(soa.data.split(separator: " ").dropFirst(2).first.flatMap { UInt32($0) }, "\(soa.data)")
+    }
+
+    /// New names, the records that serve them and a lower budget, all from one SIGHUP: the SOA
+    /// serial moves on, the new name resolves, the old one is refused with 403 before any CA
+    /// traffic, the new one is issued, and the lowered budget stops the next one.
+    @Test func aReloadAppliesNamesRecordsAndBudgets() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        #expect(try await harness.requestCertificate(for: [Self.name]).status == 200)
+        let serialBefore = try await Self.serial(harness)
+        #expect(try await Dig.query(port: harness.dnsPort, Self.newName, "A").status == "NXDOMAIN")
+
+        try Self.edit(harness) { text in
+            text.replacingOccurrences(of: "names = [\"\(Self.name)\"]", with: "names = [\"\(Self.newName)\"]")
+                .replacingOccurrences(of: "subject = \"CN=\(Self.name)\"", with: "subject = \"CN=\(Self.newName)\"")
+                .replacingOccurrences(of: "budget_certificates_per_name_set = 1000000", with: "budget_certificates_per_name_set = 1")
+        }
+        let outcome = try await Self.reload(harness)
+        #expect(outcome.contains("reloaded the configuration"), "\(outcome)")
+        #expect(outcome.contains("policy") && outcome.contains("records") && outcome.contains("budgets"), "\(outcome)")
+
+        let serialAfter = try await Self.serial(harness)
+        #expect(serialAfter > serialBefore, "the serial did not move: \(serialBefore) -> \(serialAfter)")
+        let address = try await Dig.query(port: harness.dnsPort, Self.newName, "A")
+        #expect(address.answer.contains { $0.data == "127.0.0.1" }, "\(address.raw)")
+
+        let orders = harness.pebble.newOrderCount
+        let old = try await harness.requestCertificate(for: [Self.name])
+        #expect(old.status == 403, "\(old.text)")
+        #expect(harness.pebble.newOrderCount == orders)
+        let issued = try await harness.requestCertificate(for: [Self.newName])
+        #expect(issued.status == 200, "\(issued.text)")
+        let overBudget = try await harness.requestCertificate(for: [Self.newName])
+        #expect(overBudget.status == 429, "\(overBudget.text)")
+        #expect(overBudget.problemType == "urn:csrproxy:problem:budget-exhausted")
+    }
+
+    /// The same file again changes nothing; a file that does not parse, and one that moves the
+    /// API's listener, change nothing either: the log says why, and the signer keeps issuing
+    /// on what it ran with.
+    @Test func aBrokenOrRestartOnlyFileKeepsTheRunningConfiguration() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        let original = try String(contentsOfFile: harness.configurationPath, encoding: .utf8)
+        let unchanged = try await Self.reload(harness)
+        #expect(unchanged.contains("reloaded the configuration") && unchanged.contains("nothing changed"), "\(unchanged)")
+
+        try "[[zones]\nthis is not TOML\n".write(toFile: harness.configurationPath, atomically: true, encoding: .utf8)
+        let broken = try await Self.reload(harness)
+        #expect(broken.contains("kept the running configuration") && broken.contains("does not read"), "\(broken)")
+        #expect(try await harness.requestCertificate(for: [Self.name]).status == 200)
+
+        try original.replacingOccurrences(of: "listen = \"127.0.0.1:0\"", with: "listen = \"127.0.0.1:1\"")
+            .replacingOccurrences(of: "names = [\"\(Self.name)\"]", with: "names = [\"\(Self.newName)\"]")
+            .replacingOccurrences(of: "subject = \"CN=\(Self.name)\"", with: "subject = \"CN=\(Self.newName)\"")
+            .write(toFile: harness.configurationPath, atomically: true, encoding: .utf8)
+        let restartOnly = try await Self.reload(harness)
+        #expect(restartOnly.contains("only with a restart") && restartOnly.contains("[http]"), "\(restartOnly)")
+        #expect(try await harness.requestCertificate(for: [Self.name]).status == 200, "the old names no longer issue")
+        #expect(try await Dig.query(port: harness.dnsPort, Self.newName, "A").status == "NXDOMAIN", "a refused reload changed the zone")
+    }
+
+    /// An order in flight when the reload takes its name away finishes with a certificate; the
+    /// next request for that name is refused.
+    @Test func anOrderInFlightFinishesAsItBegan() async throws {
+        var options = SignerHarness.Options()
+        options.front = true
+        let harness = try await SignerHarness(options)
+        defer { harness.stop() }
+        let front = try #require(harness.front)
+        front.holdDownloads()
+        let inFlight = Task { try await harness.requestCertificate(for: [Self.name]) }
+        let waitedFrom = ContinuousClock.now
+        while front.heldDownloads == 0, ContinuousClock.now - waitedFrom < .seconds(30) { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(front.heldDownloads == 1, "the CA never issued")
+
+        try Self.edit(harness) { text in
+            text.replacingOccurrences(of: "names = [\"\(Self.name)\"]", with: "names = [\"\(Self.newName)\"]")
+                .replacingOccurrences(of: "subject = \"CN=\(Self.name)\"", with: "subject = \"CN=\(Self.newName)\"")
+        }
+        #expect(try await Self.reload(harness).contains("reloaded the configuration"))
+        front.releaseDownloads()
+        let finished = try await inFlight.value
+        #expect(finished.status == 200, "\(finished.text)")
+        #expect(try await harness.requestCertificate(for: [Self.name]).status == 403)
+    }
+}
