@@ -136,13 +136,19 @@ struct PackageInstallTests {
         #expect(FileManager.default.fileExists(atPath: root.hostPath("/var/lib/csrproxy/tls/key.pem")))
     }
 
-    /// lintian finds no errors in the three packages; its warnings are printed for the record.
-    @Test func lintianReportsNoErrors() async throws {
+    /// lintian finds neither errors nor warnings in the three packages (what it would say and
+    /// may not is explained in each package's lintian-overrides); its output is printed for the
+    /// record. The manual pages it once missed come from each command's --help.
+    @Test func lintianReportsNoErrorsOrWarnings() async throws {
         let debs = try Self.packages.map(Self.deb)
-        let result = try await runCommand("/usr/bin/lintian", ["--fail-on", "error", "--no-tag-display-limit"] + debs, timeout: .seconds(600))
+        let result = try await runCommand("/usr/bin/lintian", ["--fail-on", "error,warning", "--tag-display-limit", "0"] + debs, timeout: .seconds(600))
         print("lintian:\n\(result.standardOutput)")
         #expect(result.status == 0, "lintian: \(result.standardOutput) \(result.standardError)")
         #expect(!result.standardOutput.split(separator: "\n").contains { $0.hasPrefix("E:") })
+        for package in Self.packages {
+            let contents = try await runCommand("/usr/bin/dpkg-deb", ["--contents", try Self.deb(package)])
+            #expect(contents.standardOutput.contains("./usr/share/man/man1/\(package).1.gz"), "\(package) has no manual page")
+        }
     }
 }
 
