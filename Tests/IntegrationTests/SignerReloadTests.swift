@@ -125,4 +125,26 @@ struct SignerReloadTests {
         #expect(finished.status == 200, "\(finished.text)")
         #expect(try await harness.requestCertificate(for: [Self.name]).status == 403)
     }
+
+    /// A reload that changes the zone's records reaches a standard secondary (Knot) by NOTIFY:
+    /// it serves the new name within seconds, long before its refresh timer.
+    @Test func aReloadedZoneReachesTheSecondary() async throws {
+        let key = SharedTSIGKey(name: "csrproxy-transfer")
+        let dnsPort = try freeDNSPort(), knotPort = try freeDNSPort()
+        let harness = try await ZoneTransferTests.harness(key: key, dnsPort: dnsPort, secondaryPorts: [knotPort])
+        defer { harness.stop() }
+        let knot = try await DNSPeer.secondary(.knot, zone: Self.zone, signerPort: dnsPort, key: key, port: knotPort)
+        defer { knot.stop() }
+        try await knot.waitUntilServing(Self.zone, serialAtLeast: try await Self.serial(harness))
+
+        try Self.edit(harness) { text in
+            text.replacingOccurrences(of: "names = [\"\(Self.name)\"]", with: "names = [\"\(Self.newName)\"]")
+                .replacingOccurrences(of: "subject = \"CN=\(Self.name)\"", with: "subject = \"CN=\(Self.newName)\"")
+        }
+        #expect(try await Self.reload(harness).contains("reloaded the configuration"))
+        let serial = try await Self.serial(harness)
+        try await knot.waitUntilServing(Self.zone, serialAtLeast: serial, timeout: .seconds(20))
+        let address = try await Dig.query(port: knotPort, Self.newName, "A")
+        #expect(address.answer.contains { $0.data == "127.0.0.1" }, "\(address.raw)")
+    }
 }
