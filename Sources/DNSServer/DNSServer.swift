@@ -15,7 +15,8 @@ public struct DNSServer: Service {
     public let configuration: DNSServerConfiguration
     public let store: ZoneStore
     /// TSIG keys and the secondaries that may transfer the zones.
-    public let transfers: ZoneTransferPolicy
+    /// Who may transfer the zones and with which keys; a reload may replace it.
+    public let transferPolicies: TransferPolicyStore
     private let eventLoopGroup: any EventLoopGroup
     private let logger: Logger
     private let onServerRunning: (@Sendable ([ListenAddress]) async -> Void)?
@@ -27,7 +28,7 @@ public struct DNSServer: Service {
     public init(
         configuration: DNSServerConfiguration,
         store: ZoneStore,
-        transfers: ZoneTransferPolicy = ZoneTransferPolicy(),
+        transfers: TransferPolicyStore = TransferPolicyStore(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger,
         onServerRunning: (@Sendable ([ListenAddress]) async -> Void)? = nil,
@@ -36,7 +37,7 @@ public struct DNSServer: Service {
         self.answerObserver = answerObserver
         self.configuration = configuration
         self.store = store
-        self.transfers = transfers
+        self.transferPolicies = transfers
         self.eventLoopGroup = eventLoopGroup
         self.logger = logger
         self.onServerRunning = onServerRunning
@@ -44,7 +45,7 @@ public struct DNSServer: Service {
 
     public func run() async throws {
         try configuration.validate()
-        try transfers.validate()
+        try transferPolicies.policy.validate()
         let limiter = ConnectionLimiter(maximum: configuration.maximumTCPConnections, maximumPerClient: configuration.maximumTCPConnectionsPerClient)
         var channels: [any Channel] = []
         var bound: [ListenAddress] = []
@@ -106,7 +107,7 @@ public struct DNSServer: Service {
     }
 
     private func bindUDP(host: String, port: Int, sharePort: Bool) async throws -> any Channel {
-        let responder = QueryResponder(store: store, transfers: transfers, observer: answerObserver)
+        let responder = QueryResponder(store: store, transferPolicies: transferPolicies, observer: answerObserver)
         let logger = self.logger
         // No SO_REUSEADDR on UDP: it would let another socket silently bind the same port.
         return try await DatagramBootstrap(group: eventLoopGroup)
@@ -124,7 +125,7 @@ public struct DNSServer: Service {
     }
 
     private func bindTCP(host: String, port: Int, limiter: ConnectionLimiter) async throws -> any Channel {
-        let responder = QueryResponder(store: store, transfers: transfers, observer: answerObserver)
+        let responder = QueryResponder(store: store, transferPolicies: transferPolicies, observer: answerObserver)
         let logger = self.logger
         let idleTimeout = configuration.tcpIdleTimeout
         return try await ServerBootstrap(group: eventLoopGroup)

@@ -10,10 +10,12 @@ import ServiceLifecycle
 
 /// Tells every secondary that a zone changed (RFC 1996 NOTIFY, signed with its TSIG key), at
 /// start and after each change, and keeps telling it until it serves the current serial: the
-/// secondary then transfers the zone at once instead of at its next refresh.
+/// secondary then transfers the zone at once instead of at its next refresh. When the transfer
+/// policy is replaced (a reload), the secondaries it names now are told at once, and those it
+/// no longer names are told nothing more.
 public struct NotifySender: Service {
     let store: ZoneStore
-    let policy: ZoneTransferPolicy
+    let policies: TransferPolicyStore
     let exchange: DNSExchange
     let logger: Logger
 
@@ -22,37 +24,49 @@ public struct NotifySender: Service {
     static let maximumRetryInterval = Duration.seconds(30)
     static let attemptTimeout = TimeAmount.seconds(1)
 
-    public init(store: ZoneStore, policy: ZoneTransferPolicy, logger: Logger) {
+    public init(store: ZoneStore, policies: TransferPolicyStore, logger: Logger) {
         self.store = store
-        self.policy = policy
+        self.policies = policies
         self.exchange = DNSExchange()
         self.logger = logger
     }
 
+    public init(store: ZoneStore, policy: ZoneTransferPolicy, logger: Logger) {
+        self.init(store: store, policies: TransferPolicyStore(policy), logger: logger)
+    }
+
     public func run() async throws {
-        guard !policy.secondaries.isEmpty else { return try await gracefulShutdown() }
-        let changes = store.changes()
-        let origins = Array(store.serials.keys)
-        var wakeups: [DNSName: [AsyncStream<Void>.Continuation]] = [:]
-        await withDiscardingTaskGroup { group in
-            for secondary in policy.secondaries {
-                guard let key = policy.key(named: secondary.keyName) else { continue }  // validated at start
-                for origin in origins {
-                    // One pending wakeup is enough: each attempt sends the serial current then.
-                    let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-                    wakeups[origin, default: []].append(continuation)
-                    continuation.yield()
-                    group.addTask { await notify(secondary, key: key, origin: origin, wakeups: stream) }
+        let replaced = policies.changes()
+        // One generation per policy: it ends when the policy is replaced, and the next one
+        // starts with the policy then in force.
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            let policy = policies.policy
+            let changes = store.changes()
+            var wakeups: [DNSName: [AsyncStream<Void>.Continuation]] = [:]
+            await withDiscardingTaskGroup { group in
+                for secondary in policy.secondaries {
+                    guard let key = policy.key(named: secondary.keyName) else { continue }  // validated when put in force
+                    for origin in store.serials.keys {
+                        // One pending wakeup is enough: each attempt sends the serial current then.
+                        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+                        wakeups[origin, default: []].append(continuation)
+                        continuation.yield()
+                        group.addTask { await notify(secondary, key: key, origin: origin, wakeups: stream) }
+                    }
                 }
-            }
-            let byOrigin = wakeups
-            await cancelWhenGracefulShutdown {
-                for await origin in changes {
-                    for continuation in byOrigin[origin] ?? [] { continuation.yield() }
+                let byOrigin = wakeups
+                group.addTask {
+                    for await origin in changes {
+                        for continuation in byOrigin[origin] ?? [] { continuation.yield() }
+                    }
                 }
+                // Until the policy is replaced, or the service stops.
+                await cancelWhenGracefulShutdown {
+                    for await _ in replaced { break }
+                }
+                for continuation in byOrigin.values.joined() { continuation.finish() }
+                group.cancelAll()
             }
-            for continuation in byOrigin.values.joined() { continuation.finish() }
-            group.cancelAll()
         }
     }
 

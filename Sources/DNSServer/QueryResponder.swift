@@ -23,22 +23,32 @@ public struct QueryResponder: Sendable {
     static let recordsPerTransferMessage = 40
 
     public let store: ZoneStore
-    /// TSIG keys, and the secondaries allowed to transfer.
-    public let transfers: ZoneTransferPolicy
+    /// TSIG keys, and the secondaries allowed to transfer, as they are now.
+    public let transferPolicies: TransferPolicyStore
+    public var transfers: ZoneTransferPolicy { transferPolicies.policy }
     /// Told the response code of every answer sent, for metrics.
     let observer: (@Sendable (DNSResponseCode) -> Void)?
     /// Seconds since 1970, for TSIG's time check.
     let now: @Sendable () -> UInt64
 
     public init(
-        store: ZoneStore, transfers: ZoneTransferPolicy = ZoneTransferPolicy(),
+        store: ZoneStore, transferPolicies: TransferPolicyStore,
         observer: (@Sendable (DNSResponseCode) -> Void)? = nil,
         now: @escaping @Sendable () -> UInt64 = { UInt64(max(0, time(nil))) }
     ) {
         self.store = store
-        self.transfers = transfers
+        self.transferPolicies = transferPolicies
         self.observer = observer
         self.now = now
+    }
+
+    /// With a fixed transfer policy.
+    public init(
+        store: ZoneStore, transfers: ZoneTransferPolicy = ZoneTransferPolicy(),
+        observer: (@Sendable (DNSResponseCode) -> Void)? = nil,
+        now: @escaping @Sendable () -> UInt64 = { UInt64(max(0, time(nil))) }
+    ) {
+        self.init(store: store, transferPolicies: TransferPolicyStore(transfers), observer: observer, now: now)
     }
 
     /// What was answered, for logs and metrics.

@@ -1,5 +1,6 @@
 import DNSCodec
 import NIOCore
+import Synchronization
 
 /// The TSIG keys this server knows and the secondaries that may transfer its zones.
 ///
@@ -46,5 +47,42 @@ public struct ZoneTransferPolicy: Sendable {
         guard Set(keys.map(\.name)).count == keys.count else {
             throw DNSServerError(.invalidConfiguration, "a TSIG key name is used twice")
         }
+    }
+}
+
+/// The transfer policy in force, shared by the listener (who may transfer, which keys sign)
+/// and the NOTIFY sender (whom to tell): set at start, replaced whole when the signer reloads
+/// its configuration. Watchers hear of each replacement.
+public final class TransferPolicyStore: Sendable {
+    private let current: Mutex<ZoneTransferPolicy>
+    private let watchers = Mutex<(nextID: Int, streams: [Int: AsyncStream<Void>.Continuation])>((0, [:]))
+
+    public init(_ policy: ZoneTransferPolicy = ZoneTransferPolicy()) {
+        current = Mutex(policy)
+    }
+
+    public var policy: ZoneTransferPolicy { current.withLock { $0 } }
+
+    /// Puts `policy` in force for the next query and the next NOTIFY; an invalid one is refused
+    /// and the current one stays.
+    public func replace(with policy: ZoneTransferPolicy) throws {
+        try policy.validate()
+        current.withLock { $0 = policy }
+        watchers.withLock { watchers in
+            for continuation in watchers.streams.values { continuation.yield() }
+        }
+    }
+
+    /// One element per replacement from now on, as long as the stream is read (a reader that
+    /// falls behind sees one: the current policy is what counts).
+    public func changes() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = watchers.withLock { watchers in
+            defer { watchers.nextID += 1 }
+            watchers.streams[watchers.nextID] = continuation
+            return watchers.nextID
+        }
+        continuation.onTermination = { [weak self] _ in self?.watchers.withLock { _ = $0.streams.removeValue(forKey: id) } }
+        return stream
     }
 }

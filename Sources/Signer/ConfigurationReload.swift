@@ -8,7 +8,8 @@ import UnixSignals
 /// SIGHUP (`systemctl reload csrproxy-signer`): reads the configuration file again and applies
 /// what can change while the signer serves: the zone table (names, subjects, naming, key
 /// policy, concurrency), each zone's records (nameservers, hosts, TTLs, CAA: the serial moves
-/// on and secondaries get a NOTIFY), and the CA budgets. Requests already approved finish as
+/// on and secondaries get a NOTIFY), the secondaries and TSIG keys (who may transfer, whom
+/// NOTIFY tells, which nameservers must serve a value before the CA looks), and the budgets. Requests already approved finish as
 /// they began; new ones see the new settings. A file that does not read, or that changes what
 /// only a restart can (listeners, CAs, state, the set of zones, ...), changes nothing: the
 /// running configuration stays, and the log says why. systemd hears RELOADING=1 before and
@@ -19,16 +20,21 @@ final class ConfigurationReload: Service {
     let zoneTable: CurrentZoneTable
     let store: ZoneStore
     let authorities: [CertificateAuthority]
+    let transferPolicies: TransferPolicyStore
+    let probe: ServedValueProbe
     let notifier: SystemdNotifier
     let logger: Logger
 
     init(path: String, running: SignerConfiguration, zoneTable: CurrentZoneTable, store: ZoneStore,
-         authorities: [CertificateAuthority], notifier: SystemdNotifier = SystemdNotifier(), logger: Logger) {
+         authorities: [CertificateAuthority], transferPolicies: TransferPolicyStore, probe: ServedValueProbe,
+         notifier: SystemdNotifier = SystemdNotifier(), logger: Logger) {
         self.path = path
         self.running = Mutex(running)
         self.zoneTable = zoneTable
         self.store = store
         self.authorities = authorities
+        self.transferPolicies = transferPolicies
+        self.probe = probe
         self.notifier = notifier
         self.logger = logger
     }
@@ -58,6 +64,18 @@ final class ConfigurationReload: Service {
             return "reload refused: \(needsRestart.joined(separator: "; ")) changed, which needs a restart"
         }
         var changed: [String] = []
+        // Secondaries first: a zone change below is then announced to the new set, and the
+        // probe waits for exactly the nameservers the CA may ask.
+        if String(reflecting: old.dns.transfers) != String(reflecting: new.dns.transfers) {
+            do {
+                try transferPolicies.replace(with: new.dns.transfers)
+                probe.replaceOthers(with: LocalResources.probedNameservers(new.dns))
+                changed.append("secondaries and TSIG keys (\(new.dns.transfers.secondaries.count) secondaries)")
+            } catch {
+                logger.error("kept the running configuration: the new secondaries do not check out", metadata: ["signer.config": "\(path)", "error": "\(error)"])
+                return "reload refused: the new secondaries do not check out"
+            }
+        }
         do {
             for zone in new.zones {
                 guard let before = old.zones.first(where: { $0.dns.origin == zone.dns.origin }) else { continue }
@@ -96,10 +114,11 @@ final class ConfigurationReload: Service {
         func withoutTTLs(_ dns: SignerConfiguration.DNSSettings) -> SignerConfiguration.DNSSettings {
             var dns = dns
             (dns.negativeTTL, dns.recordTTL, dns.challengeTTL) = (0, 0, 0)
+            dns.transfers = .init()
             return dns
         }
         differs("the CAs ([acme]/[[acme]], other than budgets)", withoutBudgets(old.cas), withoutBudgets(new.cas))
-        differs("[dns] (other than TTLs)", withoutTTLs(old.dns), withoutTTLs(new.dns))
+        differs("[dns] (other than TTLs, secondaries and TSIG keys)", withoutTTLs(old.dns), withoutTTLs(new.dns))
         differs("[http]", old.http, new.http)
         differs("[issuance]", old.issuance, new.issuance)
         differs("[state]", old.state, new.state)

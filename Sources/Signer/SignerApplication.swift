@@ -96,10 +96,7 @@ struct LocalResources {
         switch configuration.dns.mode {
         case .authoritative:
             challenges = sharedState?.store ?? store
-            let others = configuration.dns.transfers.secondaries.map(\.address) + configuration.dns.otherNameservers
-            probe = try ServedValueProbe(
-                listener: configuration.dns.listen[0], others: others.map { ServedValueProbe.Server(name: $0.hostAndPort, address: $0) },
-                eventLoopGroup: group)
+            probe = try ServedValueProbe(listener: configuration.dns.listen[0], others: Self.probedNameservers(configuration.dns), eventLoopGroup: group)
         case .rfc2136(let settings):
             challenges = DynamicUpdateStore(settings: settings, origins: configuration.zones.map(\.dns.origin), challengeTTL: configuration.dns.challengeTTL)
             probe = ServedValueProbe(
@@ -114,6 +111,14 @@ struct LocalResources {
         case .automatic(let name, let directory):
             identities = TLSIdentityStore(try APICertificateService.initialIdentity(name: name, directory: directory, logger: logger))
         }
+    }
+}
+
+extension LocalResources {
+    /// The nameservers besides our own listener that must serve a value before the CA looks:
+    /// the secondaries, then the other nodes of a cluster.
+    static func probedNameservers(_ dns: SignerConfiguration.DNSSettings) -> [ServedValueProbe.Server] {
+        (dns.transfers.secondaries.map(\.address) + dns.otherNameservers).map { ServedValueProbe.Server(name: $0.hostAndPort, address: $0) }
     }
 }
 
@@ -142,11 +147,13 @@ func buildApplication(
         readyContinuation.yield("\(dns) and the API on \(addresses.http)")
         await onListening(addresses)
     }
+    // Who may transfer the zones and whom NOTIFY tells: a reload may replace it.
+    let transferPolicies = TransferPolicyStore(configuration.dns.transfers)
     let dnsService: any Service
     switch configuration.dns.mode {
     case .authoritative:
         dnsService = DNSServer(
-            configuration: configuration.dns.serverConfiguration, store: store, transfers: configuration.dns.transfers, logger: logger,
+            configuration: configuration.dns.serverConfiguration, store: store, transfers: transferPolicies, logger: logger,
             onServerRunning: { addresses in
                 readiness.dnsBound()
                 await startup.dnsBound(addresses)
@@ -204,8 +211,9 @@ func buildApplication(
         }
     }
     services += authorities.map { AccountRegistrationService(account: $0.account, logger: logger) }
-    if case .authoritative = configuration.dns.mode, !configuration.dns.transfers.secondaries.isEmpty {
-        services.append(NotifySender(store: store, policy: configuration.dns.transfers, logger: logger))
+    if case .authoritative = configuration.dns.mode {
+        // Even without secondaries yet: a reload may add some.
+        services.append(NotifySender(store: store, policies: transferPolicies, logger: logger))
     }
     services.append(ChallengeSweep(
         store: local.challenges, owned: owned, maximumAge: configuration.issuance.deadline + .seconds(60), interval: .seconds(30),
@@ -226,7 +234,8 @@ func buildApplication(
     }
     if let configurationPath {
         services.append(ConfigurationReload(
-            path: configurationPath, running: configuration, zoneTable: issuer.zoneTable, store: store, authorities: authorities, logger: logger))
+            path: configurationPath, running: configuration, zoneTable: issuer.zoneTable, store: store, authorities: authorities,
+            transferPolicies: transferPolicies, probe: local.probe, logger: logger))
     }
     services.append(SystemdLifecycleService(ready: ready))
     let listen = configuration.http.listen

@@ -26,8 +26,8 @@ struct ServeCommand: AsyncParsableCommand {
             (dns=rfc2136 in that mode). Stops cleanly on SIGTERM or SIGINT.
 
             SIGHUP (systemctl reload) reads the file again and applies the zone table, each \
-            zone's records (the serial moves on; secondaries get a NOTIFY) and the CA budgets to \
-            new requests; requests in flight finish as they began. A file that does not read, or \
+            zone's records (the serial moves on; secondaries get a NOTIFY), the secondaries and \
+            TSIG keys, and the CA budgets to new requests; requests in flight finish as they began. A file that does not read, or \
             that changes what needs a restart (listeners, CAs, [http], [issuance], [state], the \
             set of zones), changes nothing, and the log says why.
             """

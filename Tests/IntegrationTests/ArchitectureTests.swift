@@ -22,7 +22,7 @@ struct ArchitectureTests {
         "Signer": [
             "DNSCodec", "DNSServer", "ACME", "SignerProtocol", "CertificateSupport", "ReloadableTLS", "SystemdSupport", "Foundation", "Crypto", "_CryptoExtras",
             "X509", "SwiftASN1", "Hummingbird", "HummingbirdCore", "HTTPTypes", "NIOHTTPTypes", "Prometheus", "TOMLKit",
-            "NIOCore", "NIOPosix", "NIOSSL", "Logging", "ServiceLifecycle", "PostgresNIO",
+            "NIOCore", "NIOPosix", "NIOSSL", "Logging", "ServiceLifecycle", "UnixSignals", "PostgresNIO",
         ],
         // The embeddable agent: no server stack (no Hummingbird, no DNS server, no ACME client).
         "Agent": ["SignerProtocol", "CertificateSupport", "CLinuxProcess", "Foundation", "Crypto", "X509", "SwiftASN1", "AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL", "Logging", "TOMLKit"],

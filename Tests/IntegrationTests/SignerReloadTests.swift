@@ -147,4 +147,41 @@ struct SignerReloadTests {
         let address = try await Dig.query(port: knotPort, Self.newName, "A")
         #expect(address.answer.contains { $0.data == "127.0.0.1" }, "\(address.raw)")
     }
+
+    /// A secondary added by a reload: before it the signer refuses its transfers; after it the
+    /// secondary transfers the zone, is told of each change, and is one of the nameservers that
+    /// must serve a value before the CA looks (pebble asks it alone here).
+    @Test func aReloadAddsASecondary() async throws {
+        let key = SharedTSIGKey(name: "csrproxy-transfer")
+        let dnsPort = try freeDNSPort(), knotPort = try freeDNSPort()
+        let harness = try await ZoneTransferTests.harness(key: key, dnsPort: dnsPort, secondaryPorts: [], pebbleDNSPort: knotPort)
+        defer { harness.stop() }
+        let signed = ["-y", "hmac-sha256:\(key.name):\(key.secret)"]
+        func transfer() async throws -> String {
+            let result = try await runCommand("kdig", ["@127.0.0.1", "-p", String(dnsPort), "+retry=0", "+time=3"] + signed + ["AXFR", Self.zone])
+            return result.standardOutput + result.standardError
+        }
+        let before = try await transfer()
+        #expect(before.contains("REFUSED") && !before.contains("\tNS\t"), "\(before)")
+
+        try Self.edit(harness) { text in
+            text.replacingOccurrences(
+                of: "udp_sockets = 1\n",
+                with: "udp_sockets = 1\nsecondaries = [{ address = \"127.0.0.1:\(knotPort)\", key = \"\(key.name)\" }]\n")
+        }
+        let outcome = try await Self.reload(harness)
+        #expect(outcome.contains("reloaded the configuration") && outcome.contains("secondaries"), "\(outcome)")
+        let after = try await transfer()
+        #expect(after.contains("\tNS\t"), "\(after)")
+
+        let knot = try await DNSPeer.secondary(.knot, zone: Self.zone, signerPort: dnsPort, key: key, port: knotPort)
+        defer { knot.stop() }
+        try await knot.waitUntilServing(Self.zone, serialAtLeast: try await Self.serial(harness))
+        // Pebble asks Knot only: the certificate issues only if the signer waited for Knot.
+        let issued = try await harness.requestCertificate(for: [Self.name])
+        #expect(issued.status == 200, "\(issued.text)")
+        let metrics = try await curl(harness.baseURL.appendingPathComponent("metrics")).text
+        #expect(ZoneTransferTests.metric("csrproxy_dns_propagation_seconds_count", server: "127.0.0.1:\(knotPort)", in: metrics) ?? 0 >= 1,
+                "the signer did not wait for the new secondary: \(metrics.split(separator: "\n").filter { $0.contains("propagation") })")
+    }
 }

@@ -15,7 +15,7 @@ public func withRunningDNSServer<Result: Sendable>(
     let logger = Logger(label: "test.dns", factory: { _ in SwiftLogNoOpLogHandler() })
     let server = DNSServer(
         configuration: DNSServerConfiguration(listenAddresses: [ListenAddress(host: "127.0.0.1", port: 0)], tcpIdleTimeout: tcpIdleTimeout),
-        store: store, transfers: transfers, logger: logger,
+        store: store, transfers: TransferPolicyStore(transfers), logger: logger,
         onServerRunning: { continuation.yield($0) })
     let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
     return try await withThrowingTaskGroup(of: Result?.self) { tasks in

@@ -2,6 +2,7 @@ import DNSCodec
 import DNSServer
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Asks nameservers of the zone, over the network, which TXT values they serve at a name: the
 /// "verify it is served" step before the CA is told to look. The zone store saying a value is
@@ -18,13 +19,27 @@ struct ServedValueProbe: Sendable {
     /// What the signer's own DNS listener is called among the servers.
     static let ownListenerName = "self"
 
-    /// Every nameserver checked before `respond`, our own listener first when we run one.
-    let servers: [Server]
+    /// Every nameserver checked before `respond`, our own listener first when we run one. A
+    /// reload replaces the others when the secondaries change.
+    var servers: [Server] { current.servers.withLock { $0 } }
+    private let current: ServerList
     let exchange: DNSExchange
 
+    private final class ServerList: Sendable {
+        let servers: Mutex<[Server]>
+        init(_ servers: [Server]) { self.servers = Mutex(servers) }
+    }
+
     init(servers: [Server], eventLoopGroup: any EventLoopGroup) {
-        self.servers = servers
+        current = ServerList(servers)
         self.exchange = DNSExchange(eventLoopGroup: eventLoopGroup)
+    }
+
+    /// Keeps our own listener (the first server) and asks `others` after it from now on.
+    func replaceOthers(with others: [Server]) {
+        current.servers.withLock { servers in
+            servers = Array(servers.prefix(1)) + others
+        }
     }
 
     /// Our own listener bound at `address` (a wildcard address is asked on loopback), then `others`.
