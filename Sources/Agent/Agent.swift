@@ -38,6 +38,8 @@ public struct Agent: Sendable {
     public struct Outcome: Sendable {
         public var names: [String]
         public var notAfter: Date
+        /// The installed leaf's serial, as swift-certificates prints it (hex bytes, colons between).
+        public var serial: String = ""
         public var reloadFailures: [String]
     }
 
@@ -107,7 +109,7 @@ public struct Agent: Sendable {
             "agent.key.fingerprint": "\(key.publicKey.fingerprint)",
         ])
         let failures = reload()
-        return Outcome(names: names, notAfter: chain[0].notValidAfter, reloadFailures: failures)
+        return Outcome(names: names, notAfter: chain[0].notValidAfter, serial: chain[0].serialNumber.description, reloadFailures: failures)
     }
 
     /// What a renewal names as the certificate it replaces, so the signer can pass its ARI CertID

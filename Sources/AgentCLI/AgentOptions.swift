@@ -77,7 +77,12 @@ extension AgentOptions {
         options.say("csrproxy-agent: done: \(outcome.names.joined(separator: ", ")) until \(outcome.notAfter)")
         options.say("  key        \(agent.files.keyPath)\n  cert       \(agent.files.certificatePath)\n  chain      \(agent.files.chainPath)\n  fullchain  \(agent.files.fullChainPath)")
         guard outcome.reloadFailures.isEmpty else {
-            throw ExitStatus.exit(for: AgentError(.reloadFailed, "the certificate is installed, but reloading the product failed: \(outcome.reloadFailures.joined(separator: "; "))"))
+            // Exactly what is where: the new files are in place (the product reads them at its
+            // next start or reload), and the product still serves what it loaded before.
+            throw ExitStatus.exit(for: AgentError(.reloadFailed, """
+                the new certificate (serial \(outcome.serial), until \(outcome.notAfter)) is installed in \(agent.files.directory), \
+                but reloading the product failed, so it still serves the certificate it had: \(outcome.reloadFailures.joined(separator: "; "))
+                """))
         }
     }
 }

@@ -63,4 +63,24 @@ struct ReloaderTests {
         #expect(names.isSubset(of: ["PATH", "LANG", "CSRPROXY_KEY"]) && names.contains("CSRPROXY_KEY"), "\(names)")
         #expect(!output.contains("hunter2") && !output.contains("/opt/secret") && output.contains("LANG=C.UTF-8"), "\(output)")
     }
+
+    /// A product's reload that fails is reported with its exit status and what it said, made
+    /// safe for a terminal: the publisher sees nginx's "[emerg]" line, not only "exit 1".
+    @Test func aFailedReloadSaysWhatTheProductSaid() throws {
+        let result = try failures(.exec(command: ["/bin/sh", "-c", "echo 'checking'; printf 'broken: line 3\\033[31m\\n' >&2; exit 2"]))
+        #expect(result.count == 1, "\(result)")
+        let text = result.first ?? ""
+        #expect(text.contains("exited 2: checking | broken: line 3"), "\(text)")
+        #expect(!text.contains("\u{1B}"), "an escape sequence reached the report: \(text)")
+    }
+
+    /// A reload that leaves something running with its output open (a daemon it started) is
+    /// done when the command exits, not when the pipe closes, and what it said is kept.
+    @Test func aReloadThatLeavesAChildRunningIsDoneWhenItExits() throws {
+        let started = ContinuousClock.now
+        let (status, output) = try Spawn.capture(["/bin/sh", "-c", "sleep 30 & echo reloaded; exit 0"], environment: .minimal([:], parent: [:]), timeLimit: .seconds(20), output: .combined)
+        #expect(status == 0)
+        #expect(output.contains("reloaded"), "\(output)")
+        #expect(ContinuousClock.now - started < .seconds(10), "waited for the child's pipe")
+    }
 }

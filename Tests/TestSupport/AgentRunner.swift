@@ -23,6 +23,15 @@ public struct AgentRunner: Sendable {
         try text.write(toFile: configurationPath, atomically: true, encoding: .utf8)
     }
 
+    /// Writes `text` as `agent.toml` in `workDirectory`, as it is (an example a publisher
+    /// copies, with the test's signer and directory put in by the caller); `directory` is the
+    /// one `text` names.
+    public init(workDirectory: URL, configurationText text: String, directory: String) throws {
+        self.directory = directory
+        configurationPath = workDirectory.appendingPathComponent("agent-\(UUID().uuidString).toml").path
+        try text.write(toFile: configurationPath, atomically: true, encoding: .utf8)
+    }
+
     /// Runs `csrproxy-agent ARGS -c agent.toml` to completion.
     public func run(_ arguments: [String], environment: [String: String]? = nil, timeout: Duration = .seconds(90)) async throws -> CommandResult {
         try await runCommand(try builtExecutable("csrproxy-agent"), arguments + ["-c", configurationPath], environment: environment, timeout: timeout)

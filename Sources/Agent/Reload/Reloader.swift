@@ -47,15 +47,26 @@ struct Reloader: Sendable {
                 logger.info("systemd is not running here: no unit to reload", metadata: ["agent.reload.unit": "\(unit)"])
                 return false
             }
-            let status = try Spawn.run(["systemctl", "try-reload-or-restart", "--", unit], environment: .minimal([:], parent: environment))
-            guard status == 0 else { throw AgentError(.reloadFailed, "systemctl try-reload-or-restart \(unit) exited \(status)") }
+            let command = ["systemctl", "try-reload-or-restart", "--", unit]
+            let (status, output) = try Spawn.capture(command, environment: .minimal([:], parent: environment), output: .combined)
+            try Self.check(status: status, output: output)
         case .exec(let command, let timeLimit):
-            let status = try Spawn.run(command, environment: .minimal([
+            let (status, output) = try Spawn.capture(command, environment: .minimal([
                 "CSRPROXY_KEY": files.keyPath, "CSRPROXY_CERT": files.certificatePath,
                 "CSRPROXY_CHAIN": files.chainPath, "CSRPROXY_FULLCHAIN": files.fullChainPath,
-            ], parent: environment), user: product, timeLimit: timeLimit)
-            guard status == 0 else { throw AgentError(.reloadFailed, "\(command.joined(separator: " ")) exited \(status)") }
+            ], parent: environment), user: product, timeLimit: timeLimit, output: .combined)
+            try Self.check(status: status, output: output)
         }
         return true
+    }
+
+    /// A reload that failed is reported with its exit status and the end of what it said
+    /// (nginx's "nginx: [emerg] ..." line, systemctl's pointer to the journal), made safe for a
+    /// terminal and bounded.
+    static func check(status: Int32, output: String) throws {
+        guard status != 0 else { return }
+        let said = TerminalText.clean(String(output.suffix(2000)).trimmingWhitespace.replacing("\n", with: " | "), limit: 600)
+        // The method's own line names the command already.
+        throw AgentError(.reloadFailed, "exited \(status)\(said.isEmpty ? "" : ": \(said)")")
     }
 }

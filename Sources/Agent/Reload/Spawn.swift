@@ -24,17 +24,29 @@ enum Spawn {
 
     static let minimalPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    /// Runs and returns the exit status; output goes where ours goes.
-    static func run(_ arguments: [String], environment: Environment, user: ProductAccount? = nil, timeLimit: Duration = .seconds(60)) throws -> Int32 {
-        try capture(arguments, environment: environment, user: user, timeLimit: timeLimit, captureOutput: false).status
+    /// Where the child's output goes.
+    enum Output {
+        /// Where ours goes.
+        case inherited
+        /// Standard output is returned; standard error goes to /dev/null.
+        case standardOutput
+        /// Both are returned, interleaved as written: a product's reload, whose complaint the
+        /// agent reports.
+        case combined
     }
 
-    /// Runs and returns the exit status and, when `captureOutput`, what it wrote to standard output
-    /// (its standard error then goes to /dev/null). Past `timeLimit` its process group is killed.
+    /// Runs and returns the exit status; output goes where ours goes.
+    static func run(_ arguments: [String], environment: Environment, user: ProductAccount? = nil, timeLimit: Duration = .seconds(60)) throws -> Int32 {
+        try capture(arguments, environment: environment, user: user, timeLimit: timeLimit, output: .inherited).status
+    }
+
+    /// Runs and returns the exit status and the output `output` asks for (at most 1 MiB).
+    /// Past `timeLimit` its process group is killed.
     static func capture(
         _ arguments: [String], environment: Environment, user: ProductAccount? = nil,
-        timeLimit: Duration = .seconds(60), captureOutput: Bool = true
+        timeLimit: Duration = .seconds(60), output outputHandling: Output = .standardOutput
     ) throws -> (status: Int32, output: String) {
+        let captureOutput = outputHandling != .inherited
         var argumentList = arguments
         if let user, let uid = user.uid, geteuid() == 0 {
             let gid = user.gid ?? getpwuid(uid)?.pointee.pw_gid ?? 65534
@@ -62,9 +74,13 @@ enum Spawn {
             guard pipe(&pipeEnds) == 0 else { throw AgentError(.reloadFailed, "cannot make a pipe: \(String(cString: strerror(errno)))") }
             posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
             posix_spawn_file_actions_addclose(&actions, pipeEnds[0])
-            // A query's complaints ("System has not been booted with systemd" in a chroot) are
-            // not for the user: the caller reads the exit status and decides what to say.
-            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            if outputHandling == .combined {
+                posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 2)
+            } else {
+                // A query's complaints ("System has not been booted with systemd" in a chroot)
+                // are not for the user: the caller reads the exit status and decides what to say.
+                posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            }
         }
         let result = posix_spawnp(&pid, argumentList[0], &actions, &attributes, argv, envp)
         if captureOutput { close(pipeEnds[1]) }
@@ -74,12 +90,17 @@ enum Spawn {
         }
         let deadline = ContinuousClock.now + timeLimit
         var output: [UInt8] = []
-        if captureOutput {
-            output = readAll(pipeEnds[0], until: deadline, limit: 1 << 20)
-            close(pipeEnds[0])
-        }
+        var outputOpen = captureOutput
+        defer { if captureOutput { close(pipeEnds[0]) } }
         var status: Int32 = 0
+        // Until the child exits: what it writes meanwhile is read as it comes. A daemon it
+        // started may keep the pipe open for ever, so its exit, not the pipe's end, ends the wait.
         while true {
+            if outputOpen {
+                outputOpen = readAvailable(pipeEnds[0], into: &output, waiting: .milliseconds(20), limit: 1 << 20)
+            } else {
+                usleep(20_000)
+            }
             let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid { break }
             if reaped < 0 && errno != EINTR { throw AgentError(.reloadFailed, "cannot wait for \(arguments[0]): \(String(cString: strerror(errno)))") }
@@ -88,8 +109,9 @@ enum Spawn {
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
                 throw AgentError(.reloadFailed, "\(arguments[0]) did not finish within \(timeLimit.components.seconds) s and was stopped")
             }
-            usleep(20_000)
         }
+        // What it wrote just before it exited; nothing more is waited for.
+        if outputOpen { _ = readAvailable(pipeEnds[0], into: &output, waiting: .zero, limit: 1 << 20) }
         // Exited normally: its code; killed: 128 + the signal, as shells report it.
         let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
         return (code, String(decoding: output, as: UTF8.self))
@@ -107,25 +129,25 @@ enum Spawn {
         }
     }
 
-    /// Reads until end of file, `limit` bytes, or `deadline`, whichever comes first.
-    private static func readAll(_ descriptor: Int32, until deadline: ContinuousClock.Instant, limit: Int) -> [UInt8] {
-        var output: [UInt8] = []
+    /// Reads what `descriptor` has within `waiting` (and more, if it keeps coming at once) into
+    /// `output`, up to `limit` bytes in all. False once it reached end of file, failed or was
+    /// full; true when there is simply nothing more yet, or nothing within `waiting`.
+    private static func readAvailable(_ descriptor: Int32, into output: inout [UInt8], waiting: Duration, limit: Int) -> Bool {
         var chunk = [UInt8](repeating: 0, count: 4096)
+        var wait = Int32(waiting.components.seconds * 1000 + waiting.components.attoseconds / 1_000_000_000_000_000)
         while output.count < limit {
-            let remaining = deadline - ContinuousClock.now
-            guard remaining > .zero else { break }
             var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let milliseconds = Int32(min(remaining.components.seconds * 1000 + 1, 1000))
-            let ready = poll(&poller, 1, milliseconds)
+            let ready = poll(&poller, 1, wait)
             if ready < 0 && errno == EINTR { continue }
-            guard ready >= 0 else { break }
-            if ready == 0 { continue }
+            guard ready >= 0 else { return false }
+            if ready == 0 { return true }
             let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            output += chunk[..<count]
+            guard count > 0 else { return false }
+            output += chunk[..<min(count, limit - output.count)]
+            wait = 0
         }
-        return output
+        return false
     }
 }
 

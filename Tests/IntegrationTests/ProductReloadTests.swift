@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+import TestSupport
+import X509
+
+/// Real products on the agent's files: Debian's nginx, configured with `examples/nginx` as a
+/// publisher copies it (only the listen port and the certificate directory are the test's),
+/// serves a constant HTTPS load while the agent renews 50 times and reloads it the way the
+/// example says. No request may fail, and every new connection after a reload presents the
+/// new certificate.
+@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: NginxServer.binary), "needs root and Debian's nginx, as scripts/test has"))
+struct ProductReloadTests {
+    static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("examples")
+    static let name = SignerHarness.name
+
+    /// `examples/<path>` with `replacements` made, each of which must be found: an example
+    /// that drifted from what the test expects fails here.
+    static func example(_ path: String, _ replacements: [(String, String)]) throws -> String {
+        var text = try String(contentsOf: examples.appendingPathComponent(path), encoding: .utf8)
+        for (from, to) in replacements {
+            guard text.contains(from) else { throw TestFailure("examples/\(path) no longer contains \(from)") }
+            text = text.replacingOccurrences(of: from, with: to)
+        }
+        return text
+    }
+
+    /// The serial of the leaf a new connection to `port` is shown.
+    static func servedSerial(port: Int) async throws -> String {
+        let result = try await runCommand("/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(port) -servername \(name) </dev/null 2>/dev/null | openssl x509"], timeout: .seconds(20))
+        guard result.status == 0 else { throw TestFailure("no certificate from 127.0.0.1:\(port)") }
+        return try Certificate(pemEncoded: result.standardOutput).serialNumber.description
+    }
+
+    /// What the agent installed.
+    static func installedSerial(_ agent: AgentRunner) throws -> String {
+        try Certificate(pemEncoded: try String(contentsOfFile: agent.path("cert.pem"), encoding: .utf8)).serialNumber.description
+    }
+
+    /// nginx and an agent set up from the examples, the certificate issued, nginx serving it.
+    /// With `checkedReload`, the example's commented alternative: `nginx -t` before the reload.
+    static func nginxProduct(_ harness: SignerHarness, checkedReload: Bool = false) async throws -> (NginxServer, AgentRunner, port: Int, caFile: String) {
+        let caFile = try await harness.issuingRootFile()
+        let port = try freeTCPPort()
+        let directory = harness.workDirectory.appendingPathComponent("product-tls-\(UUID().uuidString)").path
+        // The server first: its pidfile's path goes into the agent's settings.
+        let nginx = try NginxServer()
+        try nginx.writeSite(try example("nginx/csrproxy.conf", [("listen 127.0.0.1:8443 ssl;", "listen 127.0.0.1:\(port) ssl;"), ("/var/lib/csrproxy/tls", directory)]))
+        var replacements = [
+            ("signer_url = \"https://signer.eval.example.com:8443\"", "signer_url = \"http://127.0.0.1:\(harness.baseURL.port!)\""),
+            ("directory = \"/var/lib/csrproxy/tls\"", "directory = \"\(directory)\"\nca_bundle = \"\(caFile)\"\ndeadline_seconds = 30"),
+            ("pidfile = \"/run/nginx.pid\"", "pidfile = \"\(nginx.pidFile)\""),
+        ]
+        if checkedReload {
+            // The test's nginx has its own configuration file and prefix: named on each command.
+            let options = "-c \(nginx.configurationPath) -p \(nginx.directory.path)"
+            replacements += [
+                ("[[reload]]\nmethod = \"signal\"\npidfile = \"\(nginx.pidFile)\"\nsignal = \"HUP\"\n", ""),
+                ("# [[reload]]\n# method = \"exec\"\n# command = [\"/bin/sh\", \"-c\", \"nginx -t -q && if [ -s /run/nginx.pid ]; then nginx -s reload; fi\"]",
+                 "[[reload]]\nmethod = \"exec\"\ncommand = [\"/bin/sh\", \"-c\", \"nginx -t -q \(options) && if [ -s \(nginx.pidFile) ]; then nginx -s reload \(options); fi\"]"),
+            ]
+        }
+        let agent = try AgentRunner(workDirectory: harness.workDirectory, configurationText: try example("nginx/agent.toml", replacements), directory: directory)
+        let issued = try await agent.run(["issue", "--quiet"])
+        guard issued.status == 0 else { throw TestFailure("issue failed: \(issued.standardError)") }
+        let check = try await nginx.check()
+        guard check.status == 0 else { throw TestFailure("nginx -t refuses the example: \(check.standardError)") }
+        try await nginx.start(port: port)
+        return (nginx, agent, port, caFile)
+    }
+
+    /// 50 forced renewals (every fifth with `--rotate-key`) while four clients keep asking,
+    /// kept-alive and on new connections: nginx answers every request, and after each
+    /// renewal a new connection is shown the certificate the agent installed.
+    @Test func nginxAnswersEveryRequestThroughFiftyRenewals() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        let (nginx, agent, port, caFile) = try await Self.nginxProduct(harness)
+        defer { nginx.stop() }
+        let firstSerial = try Self.installedSerial(agent)
+        #expect(try await Self.servedSerial(port: port) == firstSerial)
+
+        let load = HTTPSLoad(name: Self.name, port: port, caFile: caFile)
+        let warmUp = ContinuousClock.now
+        while load.count < 2000, ContinuousClock.now - warmUp < .seconds(30) { try await Task.sleep(for: .milliseconds(50)) }
+        load.mark("renewals")
+        var serials = [firstSerial]
+        for round in 1...50 {
+            let renewal = try await agent.run(["renew", "--force", "--quiet"] + (round % 5 == 0 ? ["--rotate-key"] : []))
+            try #require(renewal.status == 0, "renewal \(round): \(renewal.standardError)")
+            let installed = try Self.installedSerial(agent)
+            #expect(installed != serials.last, "renewal \(round) installed no new certificate")
+            serials.append(installed)
+            // nginx's master starts new workers on SIGHUP; new connections reach them within
+            // moments. Waited for, bounded: the check is that it happens, not how fast.
+            var served = try await Self.servedSerial(port: port)
+            let since = ContinuousClock.now
+            while served != installed, ContinuousClock.now - since < .seconds(10) {
+                try await Task.sleep(for: .milliseconds(20))
+                served = try await Self.servedSerial(port: port)
+            }
+            #expect(served == installed, "after renewal \(round) nginx still shows \(served), not \(installed)")
+        }
+        let samples = await load.stop()
+        let baseline = samples.filter { $0.phase == "baseline" }, during = samples.filter { $0.phase == "renewals" }
+        let failed = samples.filter { !$0.ok }.count
+        print("""
+            nginx (signal reload, /run/nginx.pid as in the example): \(samples.count) requests, \(failed) failed; \
+            p99 \(Int(HTTPSLoad.percentile(0.99, of: baseline))) ms without renewals (\(baseline.count) requests), \
+            \(Int(HTTPSLoad.percentile(0.99, of: during))) ms during 50 renewals (\(during.count) requests); \
+            serials \(serials.first!) ... \(serials.last!)
+            """)
+        #expect(failed == 0, "\(failed) of \(samples.count) requests failed; the first runs with a failure said: \(load.failures)")
+        #expect(during.count >= 100, "the load hardly ran during the renewals: \(during.count) requests")
+        #expect(Set(serials).count == 51)
+    }
+
+    /// A product that cannot reload (the publisher shipped a broken nginx configuration): the
+    /// agent says what nginx said and what is installed, exits 75, and nginx serves on with the
+    /// certificate it had; once the configuration is fixed the next renewal reloads it.
+    @Test func aBrokenNginxConfigurationIsReportedAndServingGoesOn() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        let (nginx, agent, port, _) = try await Self.nginxProduct(harness, checkedReload: true)
+        defer { nginx.stop() }
+        let before = try Self.installedSerial(agent)
+        let site = try String(contentsOfFile: nginx.directory.appendingPathComponent("site.conf").path, encoding: .utf8)
+        try nginx.writeSite(site + "\nthis is not nginx;\n")
+
+        let failed = try await agent.run(["renew", "--force"])
+        #expect(failed.status == 75, "\(failed.standardError)")
+        let installed = try Self.installedSerial(agent)
+        #expect(installed != before)
+        #expect(failed.standardError.contains("exited 1: ") && failed.standardError.contains("[emerg]") && failed.standardError.contains("unknown directive \"this\""), "\(failed.standardError)")
+        #expect(failed.standardError.contains("is installed in \(agent.directory)") && failed.standardError.contains("still serves"), "\(failed.standardError)")
+        #expect(try await Self.servedSerial(port: port) == before, "nginx lost the certificate it had")
+
+        try nginx.writeSite(site)
+        let fixed = try await agent.run(["renew", "--force"])
+        #expect(fixed.status == 0, "\(fixed.standardError)")
+        let renewed = try Self.installedSerial(agent)
+        var served = try await Self.servedSerial(port: port)
+        let since = ContinuousClock.now
+        while served != renewed, ContinuousClock.now - since < .seconds(10) {
+            try await Task.sleep(for: .milliseconds(20))
+            served = try await Self.servedSerial(port: port)
+        }
+        #expect(served == renewed)
+    }
+}
