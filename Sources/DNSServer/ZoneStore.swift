@@ -32,7 +32,7 @@ public final class ZoneStore: Sendable {
     /// The serials come from outside (`applyShared`), the same on every node of a cluster; a
     /// local change (CAA) then keeps the serial rather than fork it.
     private let sharesSerials: Bool
-    private let watchers = Mutex<(nextID: Int, streams: [Int: AsyncStream<DNSName>.Continuation])>((0, [:]))
+    private let watchers = Watchers<DNSName>(buffer: 64)
 
     /// - Parameter reservation: where serials are recorded before they are served, so a
     ///   restarted server never goes back to one a secondary has already seen.
@@ -61,14 +61,7 @@ public final class ZoneStore: Sendable {
     /// reader that falls behind sees only the most recent changes (one entry per zone suffices
     /// to learn the current serial).
     public func changes() -> AsyncStream<DNSName> {
-        let (stream, continuation) = AsyncStream.makeStream(of: DNSName.self, bufferingPolicy: .bufferingNewest(64))
-        let id = watchers.withLock { watchers in
-            defer { watchers.nextID += 1 }
-            watchers.streams[watchers.nextID] = continuation
-            return watchers.nextID
-        }
-        continuation.onTermination = { [weak self] _ in self?.watchers.withLock { _ = $0.streams.removeValue(forKey: id) } }
-        return stream
+        watchers.stream()
     }
 
     /// The zones' origins and current SOA serials.
@@ -249,9 +242,7 @@ public final class ZoneStore: Sendable {
         guard let zone = state.zones[origin] else { return }
         let rebuilt = Self.compile(zone)
         state.snapshot = ZoneSnapshot(zones: state.snapshot.zones.map { $0.origin == origin ? rebuilt : $0 })
-        watchers.withLock { watchers in
-            for continuation in watchers.streams.values { continuation.yield(origin) }
-        }
+        watchers.yield(origin)
     }
 
     private static func compile(_ zone: ZoneState) -> Zone {

@@ -55,7 +55,7 @@ public struct ZoneTransferPolicy: Sendable {
 /// its configuration. Watchers hear of each replacement.
 public final class TransferPolicyStore: Sendable {
     private let current: Mutex<ZoneTransferPolicy>
-    private let watchers = Mutex<(nextID: Int, streams: [Int: AsyncStream<Void>.Continuation])>((0, [:]))
+    private let watchers = Watchers<Void>(buffer: 1)
 
     public init(_ policy: ZoneTransferPolicy = ZoneTransferPolicy()) {
         current = Mutex(policy)
@@ -68,21 +68,12 @@ public final class TransferPolicyStore: Sendable {
     public func replace(with policy: ZoneTransferPolicy) throws {
         try policy.validate()
         current.withLock { $0 = policy }
-        watchers.withLock { watchers in
-            for continuation in watchers.streams.values { continuation.yield() }
-        }
+        watchers.yield(())
     }
 
     /// One element per replacement from now on, as long as the stream is read (a reader that
     /// falls behind sees one: the current policy is what counts).
     public func changes() -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let id = watchers.withLock { watchers in
-            defer { watchers.nextID += 1 }
-            watchers.streams[watchers.nextID] = continuation
-            return watchers.nextID
-        }
-        continuation.onTermination = { [weak self] _ in self?.watchers.withLock { _ = $0.streams.removeValue(forKey: id) } }
-        return stream
+        watchers.stream()
     }
 }

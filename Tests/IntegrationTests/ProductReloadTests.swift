@@ -26,13 +26,6 @@ struct ProductReloadTests {
         return text
     }
 
-    /// The serial of the leaf a new connection to `port` is shown.
-    static func servedSerial(port: Int) async throws -> String {
-        let result = try await runCommand("/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:\(port) -servername \(name) </dev/null 2>/dev/null | openssl x509"], timeout: .seconds(20))
-        guard result.status == 0 else { throw TestFailure("no certificate from 127.0.0.1:\(port)") }
-        return try Certificate(pemEncoded: result.standardOutput).serialNumber.description
-    }
-
     /// What the agent installed.
     static func installedSerial(_ agent: AgentRunner) throws -> String {
         try Certificate(pemEncoded: try String(contentsOfFile: agent.path("cert.pem"), encoding: .utf8)).serialNumber.description
@@ -76,7 +69,7 @@ struct ProductReloadTests {
     /// numbers under `label`.
     static func renewUnderLoad(_ agent: AgentRunner, port: Int, caFile: String, label: String) async throws {
         let firstSerial = try installedSerial(agent)
-        #expect(try await servedSerial(port: port) == firstSerial)
+        #expect(try await ServedCertificate.serial(port: port) == firstSerial)
         let load = HTTPSLoad(name: name, port: port, caFile: caFile)
         let warmUp = ContinuousClock.now
         while load.count < 2000, ContinuousClock.now - warmUp < .seconds(30) { try await Task.sleep(for: .milliseconds(50)) }
@@ -88,14 +81,7 @@ struct ProductReloadTests {
             let installed = try installedSerial(agent)
             #expect(installed != serials.last, "renewal \(round) installed no new certificate")
             serials.append(installed)
-            // The product takes the new files on its reload; new connections get them within
-            // moments. Waited for, bounded: the check is that it happens, not how fast.
-            var served = try await servedSerial(port: port)
-            let since = ContinuousClock.now
-            while served != installed, ContinuousClock.now - since < .seconds(10) {
-                try await Task.sleep(for: .milliseconds(20))
-                served = try await servedSerial(port: port)
-            }
+            let served = try await ServedCertificate.serial(port: port, becoming: installed)
             #expect(served == installed, "after renewal \(round) \(label) still shows \(served), not \(installed)")
         }
         let samples = await load.stop()
@@ -174,18 +160,12 @@ struct ProductReloadTests {
         #expect(installed != before)
         #expect(failed.standardError.contains("exited 1: ") && failed.standardError.contains("[emerg]") && failed.standardError.contains("unknown directive \"this\""), "\(failed.standardError)")
         #expect(failed.standardError.contains("is installed in \(agent.directory)") && failed.standardError.contains("still serves"), "\(failed.standardError)")
-        #expect(try await Self.servedSerial(port: port) == before, "nginx lost the certificate it had")
+        #expect(try await ServedCertificate.serial(port: port) == before, "nginx lost the certificate it had")
 
         try nginx.writeSite(site)
         let fixed = try await agent.run(["renew", "--force"])
         #expect(fixed.status == 0, "\(fixed.standardError)")
         let renewed = try Self.installedSerial(agent)
-        var served = try await Self.servedSerial(port: port)
-        let since = ContinuousClock.now
-        while served != renewed, ContinuousClock.now - since < .seconds(10) {
-            try await Task.sleep(for: .milliseconds(20))
-            served = try await Self.servedSerial(port: port)
-        }
-        #expect(served == renewed)
+        #expect(try await ServedCertificate.serial(port: port, becoming: renewed) == renewed)
     }
 }

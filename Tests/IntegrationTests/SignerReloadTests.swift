@@ -36,9 +36,7 @@ struct SignerReloadTests {
     }
 
     static func serial(_ harness: SignerHarness) async throws -> UInt32 {
-        let answer = try await Dig.query(port: harness.dnsPort, zone, "SOA")
-        let soa = try #require(answer.answer.first { $0.type == "SOA" }, "\(answer.raw)")
-        return try #require(soa.data.split(separator: " ").dropFirst(2).first.flatMap { UInt32($0) }, "\(soa.data)")
+        try await ZoneTransferTests.soaSerial(port: harness.dnsPort)
     }
 
     /// New names, the records that serve them and a lower budget, all from one SIGHUP: the SOA

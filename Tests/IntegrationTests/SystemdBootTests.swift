@@ -81,7 +81,7 @@ struct SystemdBootTests {
         let configuration = system.root.hostPath("/etc/csrproxy/signer.toml")
         let valid = try String(contentsOfFile: configuration, encoding: .utf8)
         let newName = "app.\(SignerHarness.zone)"
-        let serialBefore = try await Self.serial(dnsPort: dnsPort)
+        let serialBefore = try await ZoneTransferTests.soaSerial(port: dnsPort)
         try valid.replacingOccurrences(of: SignerHarness.name, with: newName).write(toFile: configuration, atomically: true, encoding: .utf8)
         let reloadingPID = try await system.property("MainPID", of: unit)
         try await system.mustRun("systemctl reload \(unit)")
@@ -92,7 +92,7 @@ struct SystemdBootTests {
             address = try await Dig.query(port: dnsPort, newName, "A")
         }
         #expect(address.answer.contains { $0.data == "127.0.0.1" }, "the reload did not serve \(newName): \(address.raw)")
-        let serialAfter = try await Self.serial(dnsPort: dnsPort)
+        let serialAfter = try await ZoneTransferTests.soaSerial(port: dnsPort)
         print("systemctl reload csrproxy-signer: SOA serial \(serialBefore) -> \(serialAfter), MainPID \(reloadingPID) -> \(try await system.property("MainPID", of: unit))")
         #expect(serialAfter > serialBefore)
         #expect(try await system.property("MainPID", of: unit) == reloadingPID, "a reload, not a restart")
@@ -181,12 +181,6 @@ struct SystemdBootTests {
         #expect(try await system.run("systemctl start \(service)", timeout: .seconds(120)).status == 0, "without the extra filter it runs again")
     }
 
-    static func serial(dnsPort: Int) async throws -> UInt32 {
-        let answer = try await Dig.query(port: dnsPort, SignerHarness.zone, "SOA")
-        let soa = try #require(answer.answer.first { $0.type == "SOA" }, "\(answer.raw)")
-        return try #require(soa.data.split(separator: " ").dropFirst(2).first.flatMap { UInt32($0) }, "\(soa.data)")
-    }
-
     static func waitUntilReady(_ base: URL) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         var last = 0
@@ -220,7 +214,7 @@ struct SystemdBootTests {
         #expect(try await system.property("ActiveState", of: unit) == "active")
         let pid = try await system.property("MainPID", of: unit)
         let first = try await Self.installedSerial(system)
-        #expect(try await Self.servedSerial() == first)
+        #expect(try await ServedCertificate.serial(port: 8443) == first)
 
         // A renewal whose settings name no reload: installed, not yet served.
         let settings = "/etc/csrproxy/agent.toml"
@@ -228,9 +222,11 @@ struct SystemdBootTests {
         try await system.mustRun("csrproxy-agent renew --force 2>&1", timeout: .seconds(120))
         let second = try await Self.installedSerial(system)
         #expect(second != first, "renew --force installed no new certificate")
-        #expect(try await Self.servedSerial() == first, "served before any reload")
+        #expect(try await ServedCertificate.serial(port: 8443) == first, "served before any reload")
         try await system.mustRun("systemctl reload \(unit)")
-        #expect(try await Self.servedSerial(becoming: second) == second, "systemctl reload did not swap the certificate")
+        // Waited for: systemd 252 may end a reload job when `kill -HUP` exits, a moment before
+        // the product has read the files (Type=notify-reload, which waits, came in 253).
+        #expect(try await ServedCertificate.serial(port: 8443, becoming: second) == second, "systemctl reload did not swap the certificate")
         #expect(try await system.property("MainPID", of: unit) == pid, "a reload, not a restart")
 
         // The product's own settings: the agent reloads the unit through systemctl.
@@ -238,7 +234,7 @@ struct SystemdBootTests {
         try await system.mustRun("csrproxy-agent renew --force 2>&1", timeout: .seconds(120))
         let third = try await Self.installedSerial(system)
         #expect(third != second)
-        #expect(try await Self.servedSerial(becoming: third) == third, "renew --force with method = systemd did not reload the product")
+        #expect(try await ServedCertificate.serial(port: 8443, becoming: third) == third, "renew --force with method = systemd did not reload the product")
         #expect(try await system.property("MainPID", of: unit) == pid)
         #expect(try await system.property("ActiveState", of: unit) == "active")
     }
@@ -250,25 +246,6 @@ struct SystemdBootTests {
         return try Certificate(pemEncoded: pem).serialNumber.description
     }
 
-    /// The served serial once it is `expected`, or what is served after 10 s. systemd 252 may
-    /// end a reload job when `kill -HUP` exits, a moment before the product has read the files
-    /// (Type=notify-reload, which waits for it, came in 253).
-    static func servedSerial(becoming expected: String) async throws -> String {
-        let deadline = ContinuousClock.now + .seconds(10)
-        var served = try await servedSerial()
-        while served != expected, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-            served = try await servedSerial()
-        }
-        return served
-    }
-
-    /// The serial of the leaf the demo presents on 127.0.0.1:8443 to a new connection.
-    static func servedSerial() async throws -> String {
-        let result = try await runCommand("/bin/sh", ["-c", "openssl s_client -connect 127.0.0.1:8443 -servername \(SignerHarness.name) </dev/null 2>/dev/null | openssl x509"], timeout: .seconds(20))
-        guard result.status == 0 else { throw TestFailure("no certificate from 127.0.0.1:8443: \(result.standardError)") }
-        return try Certificate(pemEncoded: result.standardOutput).serialNumber.description
-    }
 
     /// `systemd-analyze security` for each of the packaged services, as the booted systemd
     /// scores them (0 is the most confined, 10 the least): printed for the README, and held
