@@ -65,10 +65,13 @@ struct ProductReloadTests {
 
     /// 50 forced renewals (every fifth with `--rotate-key`) while four clients keep asking,
     /// kept-alive and on new connections: the product answers every request, and after each
-    /// renewal a new connection is shown the certificate the agent installed. Prints the
+    /// renewal a new connection is shown the certificate the agent installed. `renew` runs the
+    /// agent with the arguments given; `installed` reads the serial it installed. Prints the
     /// numbers under `label`.
-    static func renewUnderLoad(_ agent: AgentRunner, port: Int, caFile: String, label: String) async throws {
-        let firstSerial = try installedSerial(agent)
+    static func renewUnderLoad(port: Int, caFile: String, label: String,
+                               installed: () async throws -> String,
+                               renew: ([String]) async throws -> CommandResult) async throws {
+        let firstSerial = try await installed()
         #expect(try await ServedCertificate.serial(port: port) == firstSerial)
         let load = HTTPSLoad(name: name, port: port, caFile: caFile)
         let warmUp = ContinuousClock.now
@@ -76,13 +79,13 @@ struct ProductReloadTests {
         load.mark("renewals")
         var serials = [firstSerial]
         for round in 1...50 {
-            let renewal = try await agent.run(["renew", "--force", "--quiet"] + (round % 5 == 0 ? ["--rotate-key"] : []))
+            let renewal = try await renew(["renew", "--force", "--quiet"] + (round % 5 == 0 ? ["--rotate-key"] : []))
             try #require(renewal.status == 0, "renewal \(round): \(renewal.standardError)")
-            let installed = try installedSerial(agent)
-            #expect(installed != serials.last, "renewal \(round) installed no new certificate")
-            serials.append(installed)
-            let served = try await ServedCertificate.serial(port: port, becoming: installed)
-            #expect(served == installed, "after renewal \(round) \(label) still shows \(served), not \(installed)")
+            let serial = try await installed()
+            #expect(serial != serials.last, "renewal \(round) installed no new certificate")
+            serials.append(serial)
+            let served = try await ServedCertificate.serial(port: port, becoming: serial)
+            #expect(served == serial, "after renewal \(round) \(label) still shows \(served), not \(serial)")
         }
         let samples = await load.stop()
         let baseline = samples.filter { $0.phase == "baseline" }, during = samples.filter { $0.phase == "renewals" }
@@ -91,11 +94,17 @@ struct ProductReloadTests {
             \(label): \(samples.count) requests, \(failed) failed; \
             p99 \(Int(HTTPSLoad.percentile(0.99, of: baseline))) ms without renewals (\(baseline.count) requests), \
             \(Int(HTTPSLoad.percentile(0.99, of: during))) ms during 50 renewals (\(during.count) requests); \
-            serials \(serials.first!) ... \(serials.last!)
+            serial before \(serials.first!), after \(serials.last!), \(Set(serials).count) distinct
             """)
         #expect(failed == 0, "\(failed) of \(samples.count) requests failed; the first runs with a failure said: \(load.failures)")
         #expect(during.count >= 100, "the load hardly ran during the renewals: \(during.count) requests")
         #expect(Set(serials).count == 51)
+    }
+
+    static func renewUnderLoad(_ agent: AgentRunner, port: Int, caFile: String, label: String) async throws {
+        try await renewUnderLoad(port: port, caFile: caFile, label: label,
+                                 installed: { try installedSerial(agent) },
+                                 renew: { try await agent.run($0) })
     }
 
     @Test func nginxAnswersEveryRequestThroughFiftyRenewals() async throws {
@@ -167,5 +176,99 @@ struct ProductReloadTests {
         #expect(fixed.status == 0, "\(fixed.standardError)")
         let renewed = try Self.installedSerial(agent)
         #expect(try await ServedCertificate.serial(port: port, becoming: renewed) == renewed)
+    }
+}
+
+/// The same products as a Debian box runs them: systemd as PID 1 (`BootedSystem`, in the root
+/// `scripts/make-test-root --boot` makes, where nginx and apache2 are installed and off),
+/// nginx.service and apache2.service as Debian ships them, the agent's package, the example's
+/// site, its `agent.toml` with the commented `method = "systemd"` reload taken instead of the
+/// default one, and the example's postinst run as root as a product package's would be.
+@Suite(.serialized, .timeLimit(.minutes(10)), .enabled(
+    if: getuid() == 0 && PackageTestInputs.fromEnvironment?.bootRootTarball != nil,
+    "needs root, CSRPROXY_BOOT_ROOT and CSRPROXY_DEBS, as scripts/test sets them"))
+struct ProductSystemdReloadTests {
+    typealias Examples = ProductReloadTests
+
+    /// A booted root serving the example product through `unit`: `site` is written at
+    /// `sitePath`, `settings` as /etc/csrproxy/agent.toml, the example's postinst at
+    /// /root/product-postinst (nspawn mounts a fresh /tmp), which runs after the boot; the unit is then active and serves the
+    /// certificate the agent installed.
+    static func bootedProduct(_ harness: SignerHarness, unit: String, site: String, sitePath: String,
+                              settings: String, postinst: String) async throws -> BootedSystem {
+        let system = try await SystemdBootTests.system(with: ["csrproxy-agent"])
+        try system.write(try String(contentsOfFile: try await harness.issuingRootFile(), encoding: .utf8), to: PackageInstallTests.pebbleRootInside)
+        try system.write(site, to: sitePath)
+        try system.write(settings, to: "/etc/csrproxy/agent.toml")
+        try system.write(postinst, to: "/root/product-postinst", mode: 0o755)
+        try await system.root.mustRun("dpkg --force-confold -i /tmp/debs/csrproxy-agent_*.deb 2>&1")
+        try await system.boot()
+        #expect(try await system.property("ActiveState", of: unit) == "inactive", "\(unit) must not run before the product's postinst")
+        let installed = try await system.run("/root/product-postinst configure 2>&1", timeout: .seconds(120))
+        #expect(installed.status == 0, "the product's postinst failed: \(installed.standardOutput)")
+        let state = try await system.property("ActiveState", of: unit)
+        guard state == "active" else {
+            let journal = try await system.run("journalctl --no-pager -u \(unit)").standardOutput
+            throw TestFailure("after the postinst \(unit) is \(state):\n\(installed.standardOutput)\n\(journal.suffix(2000))")
+        }
+        return system
+    }
+
+    /// The agent's settings from `examples/<product>/agent.toml`, pointed at the test's signer,
+    /// with the reload `method = "systemd"` on `unit` (the example's commented alternative).
+    static func settings(_ product: String, harness: SignerHarness, port: Int, unit: String, replacingReload reload: String) throws -> String {
+        try Examples.example("\(product)/agent.toml", [
+            ("signer_url = \"https://signer.eval.example.com:8443\"", "signer_url = \"http://127.0.0.1:\(harness.baseURL.port!)\""),
+            ("directory = \"/var/lib/csrproxy/tls\"", "directory = \"/var/lib/csrproxy/tls\"\nca_bundle = \"\(PackageInstallTests.pebbleRootInside)\"\ndeadline_seconds = 30"),
+            ("port = 8443", "port = \(port)"),
+            (reload, ""),
+            ("# [[reload]]\n# method = \"systemd\"\n# unit = \"\(unit)\"", "[[reload]]\nmethod = \"systemd\"\nunit = \"\(unit)\""),
+        ])
+    }
+
+    /// 50 renewals under load through `unit`, each a reload of the running unit: the same main
+    /// process before and after, never restarted.
+    static func renewUnderLoad(_ system: BootedSystem, unit: String, port: Int, caFile: String, label: String) async throws {
+        let mainPID = try await system.property("MainPID", of: unit)
+        try await Examples.renewUnderLoad(port: port, caFile: caFile, label: label,
+                                          installed: { try await SystemdBootTests.installedSerial(system) },
+                                          renew: { try await system.run("csrproxy-agent \($0.joined(separator: " ")) 2>&1", timeout: .seconds(120)) })
+        #expect(try await system.property("MainPID", of: unit) == mainPID, "\(unit) was restarted, not reloaded")
+        #expect(try await system.property("NRestarts", of: unit) == "0")
+        #expect(try await system.property("ActiveState", of: unit) == "active")
+    }
+
+    @Test func nginxServiceAnswersEveryRequestThroughFiftyRenewals() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        let port = try freeTCPPort()
+        let system = try await Self.bootedProduct(
+            harness, unit: "nginx.service",
+            site: try Examples.example("nginx/csrproxy.conf", [("listen 127.0.0.1:8443 ssl;", "listen 127.0.0.1:\(port) ssl;")]),
+            sitePath: "/etc/nginx/conf.d/csrproxy.conf",
+            settings: try Self.settings("nginx", harness: harness, port: port, unit: "nginx.service",
+                                        replacingReload: "[[reload]]\nmethod = \"signal\"\npidfile = \"/run/nginx.pid\"\nsignal = \"HUP\"\n"),
+            postinst: try Examples.example("nginx/postinst", []))
+        defer { system.remove() }
+        try await Self.renewUnderLoad(system, unit: "nginx.service", port: port, caFile: try await harness.issuingRootFile(),
+                                      label: "nginx (nginx.service under systemd, method = \"systemd\")")
+    }
+
+    @Test func apache2ServiceAnswersEveryRequestThroughFiftyRenewals() async throws {
+        let harness = try await SignerHarness()
+        defer { harness.stop() }
+        let port = try freeTCPPort()
+        let system = try await Self.bootedProduct(
+            harness, unit: "apache2.service",
+            site: try Examples.example("apache/csrproxy-ssl.conf", [
+                ("Listen 127.0.0.1:8443", "Listen 127.0.0.1:\(port)"), ("<VirtualHost 127.0.0.1:8443>", "<VirtualHost 127.0.0.1:\(port)>"),
+            ]),
+            sitePath: "/etc/apache2/sites-available/csrproxy-ssl.conf",
+            settings: try Self.settings("apache", harness: harness, port: port, unit: "apache2.service",
+                                        replacingReload: "[[reload]]\nmethod = \"exec\"\ncommand = [\"apachectl\", \"graceful\"]\n"),
+            postinst: try Examples.example("apache/postinst", []))
+        defer { system.remove() }
+        try await Self.renewUnderLoad(system, unit: "apache2.service", port: port, caFile: try await harness.issuingRootFile(),
+                                      label: "Apache (apache2.service under systemd, method = \"systemd\")")
     }
 }
