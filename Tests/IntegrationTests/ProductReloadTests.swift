@@ -214,16 +214,23 @@ struct ProductSystemdReloadTests {
         return system
     }
 
-    /// The agent's settings from `examples/<product>/agent.toml`, pointed at the test's signer,
-    /// with the reload `method = "systemd"` on `unit` (the example's commented alternative).
-    static func settings(_ product: String, harness: SignerHarness, port: Int, unit: String, replacingReload reload: String) throws -> String {
-        try Examples.example("\(product)/agent.toml", [
+    /// The agent's settings from `examples/<product>/agent.toml`, pointed at the test's signer;
+    /// with `systemdUnit`, the example's commented `method = "systemd"` reload on that unit
+    /// instead of `defaultReload`, the example's own.
+    static func settings(_ product: String, harness: SignerHarness, port: Int, defaultReload: String, systemdUnit: String?) throws -> String {
+        var replacements = [
             ("signer_url = \"https://signer.eval.example.com:8443\"", "signer_url = \"http://127.0.0.1:\(harness.baseURL.port!)\""),
             ("directory = \"/var/lib/csrproxy/tls\"", "directory = \"/var/lib/csrproxy/tls\"\nca_bundle = \"\(PackageInstallTests.pebbleRootInside)\"\ndeadline_seconds = 30"),
             ("port = 8443", "port = \(port)"),
-            (reload, ""),
-            ("# [[reload]]\n# method = \"systemd\"\n# unit = \"\(unit)\"", "[[reload]]\nmethod = \"systemd\"\nunit = \"\(unit)\""),
-        ])
+            (defaultReload, defaultReload),
+        ]
+        if let unit = systemdUnit {
+            replacements += [
+                (defaultReload, ""),
+                ("# [[reload]]\n# method = \"systemd\"\n# unit = \"\(unit)\"", "[[reload]]\nmethod = \"systemd\"\nunit = \"\(unit)\""),
+            ]
+        }
+        return try Examples.example("\(product)/agent.toml", replacements)
     }
 
     /// 50 renewals under load through `unit`, each a reload of the running unit: the same main
@@ -238,20 +245,35 @@ struct ProductSystemdReloadTests {
         #expect(try await system.property("ActiveState", of: unit) == "active")
     }
 
-    @Test func nginxServiceAnswersEveryRequestThroughFiftyRenewals() async throws {
+    static let nginxSignalReload = "[[reload]]\nmethod = \"signal\"\npidfile = \"/run/nginx.pid\"\nsignal = \"HUP\"\n"
+
+    /// nginx.service, reloaded through `systemctl` (`method = "systemd"`) or, with the
+    /// example's own settings, by SIGHUP to the master in the real `/run/nginx.pid` that
+    /// nginx.service writes.
+    static func nginxUnderLoad(systemdReload: Bool) async throws {
         let harness = try await SignerHarness()
         defer { harness.stop() }
         let port = try freeTCPPort()
-        let system = try await Self.bootedProduct(
+        let system = try await bootedProduct(
             harness, unit: "nginx.service",
             site: try Examples.example("nginx/csrproxy.conf", [("listen 127.0.0.1:8443 ssl;", "listen 127.0.0.1:\(port) ssl;")]),
             sitePath: "/etc/nginx/conf.d/csrproxy.conf",
-            settings: try Self.settings("nginx", harness: harness, port: port, unit: "nginx.service",
-                                        replacingReload: "[[reload]]\nmethod = \"signal\"\npidfile = \"/run/nginx.pid\"\nsignal = \"HUP\"\n"),
+            settings: try settings("nginx", harness: harness, port: port, defaultReload: nginxSignalReload, systemdUnit: systemdReload ? "nginx.service" : nil),
             postinst: try Examples.example("nginx/postinst", []))
         defer { system.remove() }
-        try await Self.renewUnderLoad(system, unit: "nginx.service", port: port, caFile: try await harness.issuingRootFile(),
-                                      label: "nginx (nginx.service under systemd, method = \"systemd\")")
+        try await renewUnderLoad(system, unit: "nginx.service", port: port, caFile: try await harness.issuingRootFile(),
+                                 label: systemdReload ? "nginx (nginx.service under systemd, method = \"systemd\")"
+                                                      : "nginx (nginx.service under systemd, method = \"signal\" on /run/nginx.pid)")
+    }
+
+    @Test func nginxServiceAnswersEveryRequestThroughFiftyRenewals() async throws {
+        try await Self.nginxUnderLoad(systemdReload: true)
+    }
+
+    /// The example's settings as they are: the agent's pidfile checks accept the pidfile
+    /// nginx.service's master writes as root in /run.
+    @Test func nginxServiceTakesTheSignalFromItsRealPidfile() async throws {
+        try await Self.nginxUnderLoad(systemdReload: false)
     }
 
     @Test func apache2ServiceAnswersEveryRequestThroughFiftyRenewals() async throws {
@@ -264,8 +286,9 @@ struct ProductSystemdReloadTests {
                 ("Listen 127.0.0.1:8443", "Listen 127.0.0.1:\(port)"), ("<VirtualHost 127.0.0.1:8443>", "<VirtualHost 127.0.0.1:\(port)>"),
             ]),
             sitePath: "/etc/apache2/sites-available/csrproxy-ssl.conf",
-            settings: try Self.settings("apache", harness: harness, port: port, unit: "apache2.service",
-                                        replacingReload: "[[reload]]\nmethod = \"exec\"\ncommand = [\"apachectl\", \"graceful\"]\n"),
+            settings: try Self.settings("apache", harness: harness, port: port,
+                                        defaultReload: "[[reload]]\nmethod = \"exec\"\ncommand = [\"apachectl\", \"graceful\"]\n",
+                                        systemdUnit: "apache2.service"),
             postinst: try Examples.example("apache/postinst", []))
         defer { system.remove() }
         try await Self.renewUnderLoad(system, unit: "apache2.service", port: port, caFile: try await harness.issuingRootFile(),
