@@ -99,11 +99,13 @@ let package = Package(
         ),
         // pidfd_open and pidfd_send_signal from glibc (Debian 12's 2.36), which Swift's Glibc lacks.
         .systemLibrary(name: "CLinuxProcess"),
+        // sd-login (who sits at the screen, for `open`), loaded with dlopen: nothing linked.
+        .systemLibrary(name: "CSDLogin"),
         // The embeddable agent: keys, CSR, the signer client, atomic installs, renewal, reloads.
         // No server stack: products link it.
         .target(
             name: "Agent",
-            dependencies: ["SignerProtocol", "CertificateSupport", "CLinuxProcess"] + cryptography + [
+            dependencies: ["SignerProtocol", "CertificateSupport", "CLinuxProcess", "CSDLogin"] + cryptography + [
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -12,9 +12,16 @@ struct OpenCommand: AsyncParsableCommand {
         commandName: "open",
         abstract: "Open https://<name>:<port>/ in the desktop user's browser, or print the URL.",
         discussion: """
-            From a root postinst it finds the desktop user (SUDO_USER, PKEXEC_UID, or the active \
-            graphical session loginctl knows) and runs xdg-open as that user with that session's \
-            display and D-Bus. It never fails: without a session it prints the URL, and it exits 0.
+            Run by a user with a display, it runs xdg-open there. Run as root (a package's \
+            postinst), it asks logind for the person at the screen: the active x11 or wayland \
+            session of class user on this machine (the one of the user who ran sudo or pkexec \
+            first, then the one on seat0). It starts xdg-open as that user (uid, gid and \
+            groups; never as root) with that session's display, runtime directory and D-Bus \
+            only, detached from the caller (it holds no output of the postinst, and under \
+            systemd runs in a scope of the user's slice), and waits at most 5 s for it.
+
+            It never fails an install: with nobody at a screen (a server, an SSH login, a text \
+            console) it prints the URL and what to do, and it exits 0 in every case.
             """
     )
 

@@ -158,10 +158,13 @@ struct PackageTestInputs {
     let rootTarball: String
     /// `scripts/make-test-root --boot`'s root, for SystemdBootTests.
     let bootRootTarball: String?
+    /// `scripts/make-test-root --desktop`'s root, for OpenDesktopTests.
+    let desktopRootTarball: String?
 
     static let fromEnvironment: PackageTestInputs? = {
         let environment = ProcessInfo.processInfo.environment
         guard let debs = environment["CSRPROXY_DEBS"], let root = environment["CSRPROXY_TEST_ROOT"] else { return nil }
-        return PackageTestInputs(debs: debs, rootTarball: root, bootRootTarball: environment["CSRPROXY_BOOT_ROOT"])
+        return PackageTestInputs(debs: debs, rootTarball: root, bootRootTarball: environment["CSRPROXY_BOOT_ROOT"],
+                                 desktopRootTarball: environment["CSRPROXY_DESKTOP_ROOT"])
     }()
 }

@@ -6,6 +6,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinuxProcess
 
 /// Runs a program and waits for it, bounded in time. The agent runs as root, so what it starts
 /// gets only the environment named here (never root's whole one) and, for a product's command,
@@ -20,6 +21,8 @@ enum Spawn {
         case inherited(adding: [String: String], parent: [String: String])
         /// PATH, the parent's LANG (when it has one), and these variables: nothing else.
         case minimal([String: String], parent: [String: String])
+        /// These variables and nothing else (a program run in the desktop user's session).
+        case exactly([String: String])
     }
 
     static let minimalPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -117,6 +120,43 @@ enum Spawn {
         return (code, String(decoding: output, as: UTF8.self))
     }
 
+    /// Starts a program that is not ours to wait for (a browser): in a session of its own,
+    /// input and output on /dev/null, in `directory` when given. Waits at most `settle` for it
+    /// to exit and returns its status (as `capture` reports it), or nil when it is still
+    /// running, which is then left to run; the kernel hands it to init when we exit.
+    static func detached(_ arguments: [String], environment: Environment, directory: String? = nil, settle: Duration) throws -> Int32? {
+        var pid: pid_t = 0
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environmentList(environment).map { strdup($0) } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for descriptor: Int32 in 0...2 {
+            posix_spawn_file_actions_addopen(&actions, descriptor, "/dev/null", descriptor == 0 ? O_RDONLY : O_WRONLY, 0)
+        }
+        if let directory { csrproxy_spawn_file_actions_addchdir(&actions, directory) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // POSIX_SPAWN_SETSID (glibc 2.26): no controlling terminal, no signal from the caller's.
+        posix_spawnattr_setflags(&attributes, Int16(0x80))
+        let result = posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp)
+        guard result == 0 else { throw AgentError(.reloadFailed, "cannot run \(arguments[0]): \(String(cString: strerror(result)))") }
+        let deadline = ContinuousClock.now + settle
+        var status: Int32 = 0
+        while ContinuousClock.now < deadline {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid { return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F) }
+            if reaped < 0 && errno != EINTR { return nil }
+            usleep(20_000)
+        }
+        return nil
+    }
+
     private static func environmentList(_ environment: Environment) -> [String] {
         switch environment {
         case .minimal(let extra, let parent):
@@ -126,6 +166,8 @@ enum Spawn {
             return variables.map { "\($0.key)=\($0.value)" }.sorted()
         case .inherited(let extra, let parent):
             return parent.merging(extra) { _, added in added }.map { "\($0.key)=\($0.value)" }.sorted()
+        case .exactly(let variables):
+            return variables.map { "\($0.key)=\($0.value)" }.sorted()
         }
     }
 
