@@ -25,7 +25,7 @@ struct ArchitectureTests {
             "NIOCore", "NIOPosix", "NIOSSL", "Logging", "ServiceLifecycle", "UnixSignals", "PostgresNIO",
         ],
         // The embeddable agent: no server stack (no Hummingbird, no DNS server, no ACME client).
-        "Agent": ["SignerProtocol", "CertificateSupport", "CLinuxProcess", "Foundation", "Crypto", "X509", "SwiftASN1", "AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL", "Logging", "TOMLKit"],
+        "Agent": ["SignerProtocol", "CertificateSupport", "CLinuxProcess", "CSDLogin", "Foundation", "Crypto", "X509", "SwiftASN1", "AsyncHTTPClient", "NIOCore", "NIOHTTP1", "NIOSSL", "Logging", "TOMLKit"],
         "CommandLineSupport": ["ArgumentParser", "Logging"],
         "AgentCLI": ["Agent", "CertificateSupport", "CommandLineSupport", "ArgumentParser", "Dispatch", "Foundation", "Logging"],
         "DemoCLI": ["ReloadableTLS", "SystemdSupport", "CommandLineSupport", "CertificateSupport", "Hummingbird", "ArgumentParser", "Foundation", "Logging", "ServiceLifecycle", "UnixSignals", "X509", "NIOCore"],
