@@ -204,7 +204,8 @@ func buildApplication(
     var services: [any Service] = [dnsService] + extraServices
     if let shared = local.sharedState {
         // The client before its users, so it stops after them.
-        services += [shared.client, ChallengeReplication(store: shared.store, health: shared.health, logger: logger)] as [any Service]
+        let registration = NodeRegistration(client: shared.client, name: shared.store.settings.node, lease: shared.store.settings.nodeLease, logger: logger)
+        services += [shared.client, ChallengeReplication(store: shared.store, health: shared.health, registration: registration, logger: logger)] as [any Service]
         if let sharedLedger {
             services.append(SharedLedgerCompaction(ledger: sharedLedger, logger: logger))
             if let outbox = local.outbox { services.append(SharedLedgerSync(ledger: sharedLedger, outbox: outbox, logger: logger)) }

@@ -186,7 +186,9 @@ struct ConfigurationTests {
             (#"backend = "postgres"\#nurl = "postgresql://csrproxy@db.example.net/signer?sslmode=prefer""#, "sslmode prefer"),
             (#"backend = "postgres"\#nurl = "postgresql://csrproxy@db.example.net/signer"\#nnode = "ns 1""#, "state.node"),
             (#"backend = "postgres"\#nurl = "postgresql://csrproxy@db.example.net/signer"\#nlease_seconds = 5"#, "lease_seconds"),
+            (#"backend = "postgres"\#nurl = "postgresql://csrproxy@db.example.net/signer"\#nnode_lease_seconds = 2"#, "node_lease_seconds must be between 5 and 600"),
             (#"url = "postgresql://csrproxy@db.example.net/signer""#, "only applies with state.backend"),
+            (#"node_lease_seconds = 30"#, "state.node_lease_seconds only applies with state.backend"),
             (#"backend = "etcd""#, "use \"memory\" or \"postgres\""),
         ]
         for (state, message) in refused {

@@ -22,6 +22,7 @@ public final class SignerCluster: @unchecked Sendable {
     ///   stay in flight long enough to kill a node in the middle of them.
     public init(
         nodes count: Int = 3, concurrency: String = "set", naming: String = "shared", deadlineSeconds: Int = 60, leaseSeconds: Int? = nil,
+        nodeLeaseSeconds: Int? = nil,
         validationSleeps: Bool = false, domainBudget: Int = 1_000_000, front withFront: Bool = false
     ) async throws {
         workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString)")
@@ -71,6 +72,7 @@ public final class SignerCluster: @unchecked Sendable {
                 url = "\(postgres.url)"
                 node = "node\(index + 1)"
                 \(leaseSeconds.map { "lease_seconds = \($0)" } ?? "")
+                \(nodeLeaseSeconds.map { "node_lease_seconds = \($0)" } ?? "")
 
                 [[zones]]
                 zone = "\(Self.zone)"
@@ -98,7 +100,7 @@ public final class SignerCluster: @unchecked Sendable {
         for index in 0..<count { try await waitUntilReady(index) }
     }
 
-    func configurationURL(_ index: Int) -> URL {
+    public func configurationURL(_ index: Int) -> URL {
         workDirectory.appendingPathComponent("node\(index + 1)/signer.toml")
     }
 

@@ -106,6 +106,7 @@ struct ConfigurationFile: Decodable {
         var password_file: String?
         var node: String?
         var lease_seconds: Int?
+        var node_lease_seconds: Int?
     }
 
     struct Zone: Decodable {

@@ -172,7 +172,8 @@ struct ConfigurationReader {
         func fail(_ message: String, _ key: String) -> SignerError { self.fail(message, table: "state", key: key) }
         switch state?.backend ?? "memory" {
         case "memory":
-            for (key, set) in [("url", state?.url != nil), ("password_file", state?.password_file != nil), ("node", state?.node != nil)] where set {
+            for (key, set) in [("url", state?.url != nil), ("password_file", state?.password_file != nil), ("node", state?.node != nil),
+                               ("node_lease_seconds", state?.node_lease_seconds != nil)] where set {
                 throw fail("state.\(key) only applies with state.backend = \"postgres\"", key)
             }
             return .init()
@@ -223,8 +224,11 @@ struct ConfigurationReader {
             guard (deadline...7200).contains(lease) else {
                 throw fail("state.lease_seconds must be between issuance.deadline_seconds (\(deadline)) and 7200", "lease_seconds")
             }
+            let nodeLease = state?.node_lease_seconds ?? 30
+            guard (5...600).contains(nodeLease) else { throw fail("state.node_lease_seconds must be between 5 and 600", "node_lease_seconds") }
             return .init(backend: .postgres(.init(
-                server: server, username: user, password: password, database: database, node: node, lease: .seconds(lease))))
+                server: server, username: user, password: password, database: database, node: node, lease: .seconds(lease),
+                nodeLease: .seconds(nodeLease))))
         case let other:
             throw fail("state.backend is \"\(other)\"; use \"memory\" or \"postgres\"", "backend")
         }

@@ -135,6 +135,9 @@ public struct SignerConfiguration: Sendable {
         public var node: String
         /// How long a value outlives a node that died holding it: other nodes withdraw it then.
         public var lease: Duration
+        /// How long this node's name stays taken after the node was last heard of: a second
+        /// node with the name is refused until then.
+        public var nodeLease: Duration = .seconds(30)
     }
 
     public struct IssuanceSettings: Sendable {

@@ -13,19 +13,45 @@ import Synchronization
 struct ChallengeReplication: Service {
     let store: SharedChallengeStore
     let health: SharedStateHealth
+    let registration: NodeRegistration
     let logger: Logger
     var reconcileInterval: Duration = .seconds(5)
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
+        try await cancelWhenGracefulShutdown {
             await prepareSchema()
+            // The name before anything done under it: a second node with a live node's name
+            // stops here, before it withdraws that node's values.
+            guard try await claimName() else { return }
             let withdrawn = await store.removeAll()
             if withdrawn > 0 { logger.notice("withdrew challenge values this node left in the shared state", metadata: ["dns.txt.count": "\(withdrawn)"]) }
-            await withDiscardingTaskGroup { group in
+            try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { await listen() }
                 group.addTask { await reconcile() }
+                group.addTask { try await registration.keepAlive() }
             }
         }
+        // Outside the cancelled task: PostgresNIO gives a cancelled task no connection.
+        await Task { _ = try? await withDeadline(.now + .seconds(2), orThrow: { SignerError(.stateUnavailable, "timeout") }) { await registration.release() } }.value
+    }
+
+    /// Registers the node's name; retried while the database is away, false once cancelled.
+    private func claimName() async throws -> Bool {
+        var backoff = Duration.milliseconds(250)
+        while !Task.isCancelled {
+            do {
+                try await registration.claim()
+                return true
+            } catch let error as SignerError where error.code == .configuration {
+                logger.critical("\(error.message)")
+                throw error
+            } catch {
+                health.connected(false, logger: logger, error: error)
+            }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(2))
+        }
+        return false
     }
 
     /// The schema at the latest version before anything else; retried while the database is away.

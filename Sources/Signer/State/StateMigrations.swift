@@ -65,6 +65,17 @@ enum StateMigrations {
             "ALTER TABLE csrproxy_ledger ADD COLUMN replaced text",
             "CREATE INDEX csrproxy_ledger_replaced ON csrproxy_ledger (replaced) WHERE replaced IS NOT NULL",
         ],
+        // 5: which process holds each node name, with a lease: one live node per name.
+        [
+            """
+            CREATE TABLE csrproxy_nodes (
+                name text PRIMARY KEY,
+                instance text NOT NULL,
+                started_at timestamptz NOT NULL,
+                expires_at timestamptz NOT NULL
+            )
+            """,
+        ],
     ]
 
     static var latest: Int { versions.count }
