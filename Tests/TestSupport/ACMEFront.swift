@@ -54,6 +54,7 @@ public final class ACMEFront: @unchecked Sendable {
     private var stalled = false
     private var refusesRepeatedReplaces = false
     private var holdsDownloads = false
+    private var holdsChallengeResponses = false
     private var held = 0
     private var replacedCertIDs: Set<String> = []
     private var task: Task<Void, Error>?
@@ -120,6 +121,17 @@ public final class ACMEFront: @unchecked Sendable {
         lock.withLock { holdsDownloads = false }
     }
 
+    /// From now on, holds each challenge response (the signer tells the CA its value is
+    /// published; the order then holds its permits and its value) until
+    /// `releaseChallengeResponses()`, or for a minute at most.
+    public func holdChallengeResponses() {
+        lock.withLock { holdsChallengeResponses = true }
+    }
+
+    public func releaseChallengeResponses() {
+        lock.withLock { holdsChallengeResponses = false }
+    }
+
     /// How many certificate downloads have been held so far.
     public var heldDownloads: Int { lock.withLock { held } }
 
@@ -144,14 +156,16 @@ public final class ACMEFront: @unchecked Sendable {
         }
         if stalls { try await Task.sleep(for: .seconds(60)) }
         // Pebble's certificate URLs are /certZ/<serial>.
-        let holds = path.hasPrefix("/certZ/") && lock.withLock {
-            guard holdsDownloads else { return false }
-            held += 1
+        // Pebble's challenge URLs are /chalZ/<id>, answered to a POST with the signer's go-ahead.
+        let isDownload = path.hasPrefix("/certZ/"), isChallengeResponse = request.method == .post && path.hasPrefix("/chalZ/")
+        let holding = { [self] in lock.withLock { (isDownload && holdsDownloads) || (isChallengeResponse && holdsChallengeResponses) } }
+        let holds = holding() && lock.withLock {
+            if isDownload { held += 1 }
             return true
         }
         if holds {
             let until = ContinuousClock.now + .seconds(60)
-            while lock.withLock({ holdsDownloads }), ContinuousClock.now < until { try await Task.sleep(for: .milliseconds(20)) }
+            while holding(), ContinuousClock.now < until { try await Task.sleep(for: .milliseconds(20)) }
         }
         let response = try await answer(request, body: body, path: path, transport: transport, pebbleBase: pebbleBase, advertisesARI: advertisesARI)
         lock.withLock { requests[index].status = Int(response.status.code) }

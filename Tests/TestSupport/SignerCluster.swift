@@ -22,7 +22,7 @@ public final class SignerCluster: @unchecked Sendable {
     ///   stay in flight long enough to kill a node in the middle of them.
     public init(
         nodes count: Int = 3, concurrency: String = "set", naming: String = "shared", deadlineSeconds: Int = 60, leaseSeconds: Int? = nil,
-        nodeLeaseSeconds: Int? = nil,
+        nodeLeaseSeconds: Int? = nil, names: [String] = [SignerHarness.name], maxValuesPerName: Int = 8,
         validationSleeps: Bool = false, domainBudget: Int = 1_000_000, front withFront: Bool = false
     ) async throws {
         workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString)")
@@ -78,10 +78,10 @@ public final class SignerCluster: @unchecked Sendable {
                 zone = "\(Self.zone)"
                 nameservers = ["ns1.\(Self.zone)=127.0.0.1"]
                 subject = "CN=\(Self.name)"
-                names = ["\(Self.name)"]
+                names = [\(names.map { "\"\($0)\"" }.joined(separator: ", "))]
                 concurrency = "\(concurrency)"
                 naming = "\(naming)"
-                max_values_per_name = 8
+                max_values_per_name = \(maxValuesPerName)
 
                 """
             try FileManager.default.createDirectory(at: workDirectory.appendingPathComponent("node\(index + 1)"), withIntermediateDirectories: true)
@@ -122,6 +122,19 @@ public final class SignerCluster: @unchecked Sendable {
         throw TestFailure("node \(index + 1) is not ready: \(nodes[index]?.standardError.suffix(2000) ?? "")")
     }
 
+    /// Stops node `index`, changes its settings (each `from` must be there) and starts it again.
+    public func restart(_ index: Int, replacing replacements: [(String, String)]) async throws {
+        kill(index, signal: SIGTERM)
+        var text = try String(contentsOf: configurationURL(index), encoding: .utf8)
+        for (from, to) in replacements {
+            guard text.contains(from) else { throw TestFailure("node \(index + 1)'s settings hold no \(from)") }
+            text = text.replacingOccurrences(of: from, with: to)
+        }
+        try text.write(to: configurationURL(index), atomically: true, encoding: .utf8)
+        try await start(index)
+        try await waitUntilReady(index)
+    }
+
     /// Kills node `index` with `signal` (SIGKILL: it withdraws nothing).
     public func kill(_ index: Int, signal: Int32 = SIGKILL) {
         guard let process = nodes[index] else { return }
@@ -146,8 +159,13 @@ public final class SignerCluster: @unchecked Sendable {
 
     /// Posts a CSR for `name` from `key` to node `index`.
     public func requestCertificate(node index: Int, key: P256.Signing.PrivateKey, name: String) async throws -> CurlResponse {
+        try await requestCertificate(node: index, key: key, names: [name])
+    }
+
+    /// Posts a CSR for `names` (the first is the subject) from `key` to node `index`.
+    public func requestCertificate(node index: Int, key: P256.Signing.PrivateKey = .init(), names: [String]) async throws -> CurlResponse {
         let path = workDirectory.appendingPathComponent("request-\(UUID().uuidString).der").path
-        try Data(try TestCertificates.csr(for: [name], key: .init(key))).write(to: URL(fileURLWithPath: path))
+        try Data(try TestCertificates.csr(for: names, key: .init(key))).write(to: URL(fileURLWithPath: path))
         return try await curl(signURL(index), bodyFile: path, headers: ["Content-Type: application/pkcs10"])
     }
 

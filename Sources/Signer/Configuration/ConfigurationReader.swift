@@ -224,7 +224,7 @@ struct ConfigurationReader {
             guard (deadline...7200).contains(lease) else {
                 throw fail("state.lease_seconds must be between issuance.deadline_seconds (\(deadline)) and 7200", "lease_seconds")
             }
-            let nodeLease = state?.node_lease_seconds ?? 30
+            let nodeLease = state?.node_lease_seconds ?? 15
             guard (5...600).contains(nodeLease) else { throw fail("state.node_lease_seconds must be between 5 and 600", "node_lease_seconds") }
             return .init(backend: .postgres(.init(
                 server: server, username: user, password: password, database: database, node: node, lease: .seconds(lease),

@@ -137,7 +137,7 @@ public struct SignerConfiguration: Sendable {
         public var lease: Duration
         /// How long this node's name stays taken after the node was last heard of: a second
         /// node with the name is refused until then.
-        public var nodeLease: Duration = .seconds(30)
+        public var nodeLease: Duration = .seconds(15)
     }
 
     public struct IssuanceSettings: Sendable {

@@ -121,11 +121,15 @@ final class SharedStateHealth: Sendable {
     /// Runs `body` against the shared state for what can wait or be left to a lease (a
     /// withdrawal, a release, a record the outbox keeps): at once an error while the database
     /// is known to be away, and at most `bound` otherwise, so an outage never holds back an
-    /// answer that is already won.
+    /// answer that is already won. It runs in a task of its own: these are an order's
+    /// cleanups, and an order cancelled at its deadline must still give back what it holds
+    /// (PostgresNIO gives a cancelled task no connection), not leave it to the lease.
     @discardableResult
     func attempt<T: Sendable>(_ what: String, within bound: Duration = .seconds(3), _ body: @escaping @Sendable () async throws -> T) async throws -> T {
         guard isConnected else { throw SignerError(.stateUnavailable, "could not \(what): the shared state is unreachable") }
-        return try await withDeadline(.now + bound, orThrow: { SignerError(.stateUnavailable, "could not \(what): the shared state did not answer within \(bound)") }, body)
+        return try await Task {
+            try await withDeadline(.now + bound, orThrow: { SignerError(.stateUnavailable, "could not \(what): the shared state did not answer within \(bound)") }, body)
+        }.value
     }
 
     func connected(_ up: Bool, logger: Logger, error: (any Error)? = nil) {

@@ -7,9 +7,9 @@ import Glibc
 
 /// This node's name in the shared tables, held with a lease. A node withdraws every value and
 /// permit under its name when it starts, so two nodes with one name would wipe each other's
-/// orders: a node takes its name only when no live node holds it (or its holder's lease ran
-/// out), renews the lease while it runs, gives the name back when it stops, and stops if
-/// another node has taken it meanwhile.
+/// orders: a node takes its name only when no live node holds it (a killed node's lease runs
+/// out, and its restart takes the name then), renews the lease while it runs, gives the name
+/// back when it stops, and stops if another node has taken it meanwhile.
 struct NodeRegistration: Sendable {
     let client: PostgresClient
     let name: String
@@ -31,11 +31,33 @@ struct NodeRegistration: Sendable {
 
     private var leaseSeconds: Int { Int(lease.components.seconds) }
 
-    /// Takes the name, or throws a configuration error naming the live holder. Database errors
-    /// are the caller's to retry.
+    /// Takes the name. A holder whose lease runs out (a node that was killed: its restart
+    /// lands here) is waited for; one that keeps renewing for longer than a lease is a live
+    /// node, and this one refuses with a configuration error naming it. Database errors are
+    /// the caller's to retry.
     func claim() async throws {
-        // The refusal is thrown outside the transaction: PostgresNIO wraps what its body throws.
-        let holder: (instance: String, seconds: Int)? = try await client.withTransaction(logger: logger) { connection in
+        var waitingFor: (instance: String, since: ContinuousClock.Instant)?
+        while true {
+            guard let holder = try await tryClaim() else { break }
+            if waitingFor?.instance != holder.instance {
+                waitingFor = (holder.instance, .now)
+                logger.warning("this node's name is held by another process; waiting for its lease before refusing to start", metadata: [
+                    "state.node": "\(name)", "state.node.holder": "\(holder.instance)", "state.node.lease_left_seconds": "\(holder.seconds)",
+                ])
+            } else if let since = waitingFor?.since, ContinuousClock.now - since > lease + .seconds(2) {
+                throw SignerError(.configuration, """
+                    state.node "\(name)" is held by a running node (\(holder.instance)), which kept renewing it \
+                    for longer than its \(leaseSeconds) s lease; every node needs its own name
+                    """)
+            }
+            try await Task.sleep(for: .seconds(1))
+        }
+        logger.info("registered this node's name in the shared state", metadata: ["state.node": "\(name)", "state.node.lease_seconds": "\(leaseSeconds)"])
+    }
+
+    /// One try: nil when the name is now ours, else who holds it and for how long yet.
+    private func tryClaim() async throws -> (instance: String, seconds: Int)? {
+        try await client.withTransaction(logger: logger) { connection in
             // Names of nodes gone for a day are forgotten: the table holds the live ones.
             try await connection.query("DELETE FROM csrproxy_nodes WHERE expires_at < now() - interval '1 day'", logger: logger)
             if try await take(connection) { return nil }
@@ -47,13 +69,6 @@ struct NodeRegistration: Sendable {
             }
             return holder
         }
-        if let holder {
-            throw SignerError(.configuration, """
-                state.node "\(name)" is held by a running node (\(holder.instance)); every node needs its own name. \
-                If that node is gone, its lease frees the name within \(holder.seconds) s
-                """)
-        }
-        logger.info("registered this node's name in the shared state", metadata: ["state.node": "\(name)", "state.node.lease_seconds": "\(leaseSeconds)"])
     }
 
     /// Inserts the name, or takes it over from a holder whose lease ran out (or from this very
