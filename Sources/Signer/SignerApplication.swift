@@ -60,6 +60,9 @@ struct LocalResources {
     let trustRoots: [[String]]
     let probe: ServedValueProbe
     let identities: TLSIdentityStore?
+    /// `CSRPROXY_TEST_HOLD_BUDGET_LOCK_SECONDS`: ClusterFaultTests' node that stops while it
+    /// holds the budget lock. Read here, the composition root, and nowhere else.
+    let testHoldInBudgetLock: Int?
 
     init(configuration: SignerConfiguration, logger: Logger) throws {
         if case .postgres(let settings) = configuration.state.backend {
@@ -81,6 +84,7 @@ struct LocalResources {
                 reservation: serials.reservation)
             sharedState = nil
         }
+        testHoldInBudgetLock = ProcessInfo.processInfo.environment["CSRPROXY_TEST_HOLD_BUDGET_LOCK_SECONDS"].flatMap(Int.init)
         accountKeys = try configuration.cas.map { try AccountManager.loadOrCreateKey(at: $0.accountKeyPath, logger: logger) }
         ledger = try IssuanceLedger(path: IssuanceLedger.path(besideAccountKey: configuration.acme.accountKeyPath))
         outbox = sharedState == nil ? nil : try SharedLedgerOutbox(path: SharedLedgerOutbox.path(besideAccountKey: configuration.acme.accountKeyPath))
@@ -191,7 +195,10 @@ func buildApplication(
         zoneTable: CurrentZoneTable(ZoneTable(zones: configuration.zones)), gate: gate, publisher: publisher,
         authorities: authorities, ledger: local.ledger, domains: local.domains, pauses: CAPauses(),
         deadline: configuration.issuance.deadline, metrics: metrics, logger: logger)
-    let sharedLedger = local.sharedState.map { SharedLedger(client: $0.client, settings: $0.store.settings, logger: logger, health: $0.health, outbox: local.outbox) }
+    let sharedLedger = local.sharedState.map { shared in
+        SharedLedger(client: shared.client, settings: shared.store.settings, logger: logger, health: shared.health, outbox: local.outbox,
+                     holdInBudgetLock: local.testHoldInBudgetLock.map { OneShotPause(.seconds($0)) })
+    }
     issuer.sharedLedger = sharedLedger
     let routes = SignerRoutes(
         issuer: issuer, renewalAdvisor: RenewalAdvisor(authorities: authorities, ledger: local.ledger, caTimeout: .seconds(10)),

@@ -131,3 +131,35 @@ extension ClusterFaultTests {
         #expect(try await Self.nothingHeld(cluster) == "0 permits, 0 values, 0 reservations")
     }
 }
+
+extension ClusterFaultTests {
+    /// A node stops (SIGSTOP) in the middle of a budget transaction, holding the CA's budget
+    /// lock (a test hook parks its first reservation there): PostgreSQL ends its session after
+    /// `idle_in_transaction_timeout_seconds` (3 s here), the lock with it, so the other node's
+    /// order goes through within its deadline. Continued, the stopped node answers its own
+    /// order with a 503 at its deadline (PostgresNIO's `withTransaction` waited for ever for a
+    /// ROLLBACK on the connection the server had closed) and takes the next.
+    @Test func aNodeStoppedHoldingTheBudgetLockHoldsNobodyForLong() async throws {
+        let cluster = try await SignerCluster(nodes: 2, deadlineSeconds: 20, extraState: "idle_in_transaction_timeout_seconds = 3")
+        defer { cluster.stop() }
+        // Node 2 stops; node 1, whose DNS pebble asks, goes on.
+        try await cluster.restart(1, environment: ["CSRPROXY_TEST_HOLD_BUDGET_LOCK_SECONDS": "600"])
+        let node2 = try #require(cluster.nodes[1])
+        let stuck = Task { try await cluster.requestCertificate(node: 1) }
+        _ = try await node2.waitForOutput(matching: "test hook: holding the budget lock", in: .standardError, timeout: .seconds(20))
+        node2.send(SIGSTOP)
+        defer { node2.send(SIGCONT) }
+
+        let started = ContinuousClock.now
+        let other = try await cluster.requestCertificate(node: 0)
+        print("with node 2 stopped inside the budget lock, node 1's order answered \(other.status) in \(ContinuousClock.now - started)")
+        #expect(other.status == 200, "\(other.text)")
+        #expect(try await cluster.postgres.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == "0", "an advisory lock is still held")
+
+        node2.send(SIGCONT)
+        let failed = try await stuck.value
+        print("node 2, continued, answered its own order \(failed.status) \(failed.text.prefix(300))")
+        #expect(failed.status == 503, "\(failed.status) \(failed.text)")
+        #expect(try await cluster.requestCertificate(node: 1).status == 200, "node 2 did not take orders again: \(node2.standardError.suffix(3000))")
+    }
+}

@@ -189,6 +189,8 @@ struct ConfigurationTests {
             (#"backend = "postgres"\#nurl = "postgresql://csrproxy@db.example.net/signer"\#nnode_lease_seconds = 2"#, "node_lease_seconds must be between 5 and 600"),
             (#"url = "postgresql://csrproxy@db.example.net/signer""#, "only applies with state.backend"),
             (#"node_lease_seconds = 30"#, "state.node_lease_seconds only applies with state.backend"),
+            (#"backend = "postgres"\#nurl = "postgresql://csrproxy@db.example.net/signer"\#nlock_timeout_seconds = 0"#, "state.lock_timeout_seconds must be between 1 and 600"),
+            (#"idle_in_transaction_timeout_seconds = 5"#, "state.idle_in_transaction_timeout_seconds only applies with state.backend"),
             (#"backend = "etcd""#, "use \"memory\" or \"postgres\""),
         ]
         for (state, message) in refused {

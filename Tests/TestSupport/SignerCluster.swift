@@ -22,7 +22,7 @@ public final class SignerCluster: @unchecked Sendable {
     ///   stay in flight long enough to kill a node in the middle of them.
     public init(
         nodes count: Int = 3, concurrency: String = "set", naming: String = "shared", deadlineSeconds: Int = 60, leaseSeconds: Int? = nil,
-        nodeLeaseSeconds: Int? = nil, names: [String] = [SignerHarness.name], maxValuesPerName: Int = 8,
+        nodeLeaseSeconds: Int? = nil, names: [String] = [SignerHarness.name], maxValuesPerName: Int = 8, extraState: String = "",
         validationSleeps: Bool = false, domainBudget: Int = 1_000_000, front withFront: Bool = false
     ) async throws {
         workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString)")
@@ -73,6 +73,7 @@ public final class SignerCluster: @unchecked Sendable {
                 node = "node\(index + 1)"
                 \(leaseSeconds.map { "lease_seconds = \($0)" } ?? "")
                 \(nodeLeaseSeconds.map { "node_lease_seconds = \($0)" } ?? "")
+                \(extraState)
 
                 [[zones]]
                 zone = "\(Self.zone)"
@@ -104,9 +105,10 @@ public final class SignerCluster: @unchecked Sendable {
         workDirectory.appendingPathComponent("node\(index + 1)/signer.toml")
     }
 
-    /// Starts node `index` (0-based) and waits until it listens.
-    public func start(_ index: Int) async throws {
-        let process = try ServerProcess(try builtExecutable("csrproxy-signer"), ["serve", "-c", configurationURL(index).path, "--log-level", "info"])
+    /// Starts node `index` (0-based), with `environment` added to the test's, and waits until it listens.
+    public func start(_ index: Int, environment: [String: String] = [:]) async throws {
+        let process = try ServerProcess(try builtExecutable("csrproxy-signer"), ["serve", "-c", configurationURL(index).path, "--log-level", "info"],
+                                        environment: environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { $1 })
         let http = try await process.waitForOutput(matching: #"listening: http=(\S+)"#)
         nodes[index] = process
         baseURLs[index] = URL(string: "http://\(http)")!
@@ -122,8 +124,9 @@ public final class SignerCluster: @unchecked Sendable {
         throw TestFailure("node \(index + 1) is not ready: \(nodes[index]?.standardError.suffix(2000) ?? "")")
     }
 
-    /// Stops node `index`, changes its settings (each `from` must be there) and starts it again.
-    public func restart(_ index: Int, replacing replacements: [(String, String)]) async throws {
+    /// Stops node `index`, changes its settings (each `from` must be there) and starts it again
+    /// with `environment` added.
+    public func restart(_ index: Int, replacing replacements: [(String, String)] = [], environment: [String: String] = [:]) async throws {
         kill(index, signal: SIGTERM)
         var text = try String(contentsOf: configurationURL(index), encoding: .utf8)
         for (from, to) in replacements {
@@ -131,7 +134,7 @@ public final class SignerCluster: @unchecked Sendable {
             text = text.replacingOccurrences(of: from, with: to)
         }
         try text.write(to: configurationURL(index), atomically: true, encoding: .utf8)
-        try await start(index)
+        try await start(index, environment: environment)
         try await waitUntilReady(index)
     }
 

@@ -107,6 +107,9 @@ struct ConfigurationFile: Decodable {
         var node: String?
         var lease_seconds: Int?
         var node_lease_seconds: Int?
+        var statement_timeout_seconds: Int?
+        var lock_timeout_seconds: Int?
+        var idle_in_transaction_timeout_seconds: Int?
     }
 
     struct Zone: Decodable {

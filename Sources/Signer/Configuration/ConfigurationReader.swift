@@ -173,7 +173,9 @@ struct ConfigurationReader {
         switch state?.backend ?? "memory" {
         case "memory":
             for (key, set) in [("url", state?.url != nil), ("password_file", state?.password_file != nil), ("node", state?.node != nil),
-                               ("node_lease_seconds", state?.node_lease_seconds != nil)] where set {
+                               ("node_lease_seconds", state?.node_lease_seconds != nil),
+                               ("statement_timeout_seconds", state?.statement_timeout_seconds != nil), ("lock_timeout_seconds", state?.lock_timeout_seconds != nil),
+                               ("idle_in_transaction_timeout_seconds", state?.idle_in_transaction_timeout_seconds != nil)] where set {
                 throw fail("state.\(key) only applies with state.backend = \"postgres\"", key)
             }
             return .init()
@@ -226,9 +228,19 @@ struct ConfigurationReader {
             }
             let nodeLease = state?.node_lease_seconds ?? 15
             guard (5...600).contains(nodeLease) else { throw fail("state.node_lease_seconds must be between 5 and 600", "node_lease_seconds") }
-            return .init(backend: .postgres(.init(
+            var settings = SignerConfiguration.PostgresSettings(
                 server: server, username: user, password: password, database: database, node: node, lease: .seconds(lease),
-                nodeLease: .seconds(nodeLease))))
+                nodeLease: .seconds(nodeLease))
+            for (key, value, keyPath) in [
+                ("statement_timeout_seconds", state?.statement_timeout_seconds, \SignerConfiguration.PostgresSettings.statementTimeout),
+                ("lock_timeout_seconds", state?.lock_timeout_seconds, \.lockTimeout),
+                ("idle_in_transaction_timeout_seconds", state?.idle_in_transaction_timeout_seconds, \.idleInTransactionTimeout),
+            ] {
+                guard let value else { continue }
+                guard (1...600).contains(value) else { throw fail("state.\(key) must be between 1 and 600", key) }
+                settings[keyPath: keyPath] = .seconds(value)
+            }
+            return .init(backend: .postgres(settings))
         case let other:
             throw fail("state.backend is \"\(other)\"; use \"memory\" or \"postgres\"", "backend")
         }

@@ -138,6 +138,13 @@ public struct SignerConfiguration: Sendable {
         /// How long this node's name stays taken after the node was last heard of: a second
         /// node with the name is refused until then.
         public var nodeLease: Duration = .seconds(15)
+        /// Set on every connection, so a node that stops mid-transaction cannot hold the
+        /// others for long: the server ends a statement that runs longer than
+        /// `statementTimeout`, a wait for a lock longer than `lockTimeout`, and a session left
+        /// idle inside a transaction (its locks with it) after `idleInTransactionTimeout`.
+        public var statementTimeout: Duration = .seconds(15)
+        public var lockTimeout: Duration = .seconds(10)
+        public var idleInTransactionTimeout: Duration = .seconds(5)
     }
 
     public struct IssuanceSettings: Sendable {

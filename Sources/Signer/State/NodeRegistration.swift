@@ -57,7 +57,7 @@ struct NodeRegistration: Sendable {
 
     /// One try: nil when the name is now ours, else who holds it and for how long yet.
     private func tryClaim() async throws -> (instance: String, seconds: Int)? {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.transaction(logger: logger) { connection in
             // Names of nodes gone for a day are forgotten: the table holds the live ones.
             try await connection.query("DELETE FROM csrproxy_nodes WHERE expires_at < now() - interval '1 day'", logger: logger)
             if try await take(connection) { return nil }
@@ -96,7 +96,7 @@ struct NodeRegistration: Sendable {
             if Task.isCancelled { return }
             let ours: Bool
             do {
-                ours = try await client.withTransaction(logger: logger) { connection in try await take(connection) }
+                ours = try await client.transaction(logger: logger) { connection in try await take(connection) }
             } catch {
                 logger.debug("could not renew this node's name lease", metadata: ["error": "\(String(reflecting: error))"])
                 continue

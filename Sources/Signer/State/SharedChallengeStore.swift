@@ -45,7 +45,7 @@ final class SharedChallengeStore: ChallengeStore {
         let zoneKey = Self.key(origin), nameKey = Self.key(name), node = settings.node
         let leaseSeconds = Int(settings.lease.components.seconds)
         let id: Int64 = try await shared("publish a challenge value") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.transaction(logger: logger) { connection in
                 var id: Int64 = 0
                 let rows = try await connection.query("""
                     INSERT INTO csrproxy_challenge_values (zone, name, value, node, expires_at)
@@ -72,7 +72,7 @@ final class SharedChallengeStore: ChallengeStore {
         let zoneKey = Self.key(origin)
         do {
             try await health.attempt("withdraw a challenge value") { [client, logger] in
-                try await client.withTransaction(logger: logger) { connection in
+                try await client.transaction(logger: logger) { connection in
                     try await connection.query("DELETE FROM csrproxy_challenge_values WHERE id = \(id)", logger: logger)
                     try await Self.changed(zoneKey, on: connection, logger: logger)
                 }
@@ -90,7 +90,7 @@ final class SharedChallengeStore: ChallengeStore {
         owned.withLock { $0 = [:] }
         let node = settings.node
         do {
-            let count: Int = try await client.withTransaction(logger: logger) { connection in
+            let count: Int = try await client.transaction(logger: logger) { connection in
                 var zones: [String] = []
                 for try await zone in try await connection.query("DELETE FROM csrproxy_challenge_values WHERE node = \(node) RETURNING zone", logger: logger).decode(String.self) {
                     zones.append(zone)
@@ -146,7 +146,7 @@ final class SharedChallengeStore: ChallengeStore {
     /// every node of the values.
     @discardableResult
     func reapExpired() async throws -> Int {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.transaction(logger: logger) { connection in
             var zones: [String] = []
             for try await zone in try await connection.query("DELETE FROM csrproxy_challenge_values WHERE expires_at <= now() RETURNING zone", logger: logger).decode(String.self) {
                 zones.append(zone)

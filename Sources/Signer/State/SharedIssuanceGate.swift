@@ -51,7 +51,7 @@ struct SharedIssuanceGate: IssuanceGate {
     private func tryAcquire(_ key: String, capacity: Int) async throws -> Int64? {
         let node = settings.node
         let leaseSeconds = Int(settings.lease.components.seconds)
-        return try await client.withTransaction(logger: logger) { connection in
+        return try await client.transaction(logger: logger) { connection in
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(key)))", logger: logger)
             var live = 0
             for try await count in try await connection.query(

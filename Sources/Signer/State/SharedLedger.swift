@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 import SignerProtocol
+import Synchronization
 
 /// The issuance ledger and the CA budgets for a cluster, in PostgreSQL: every node records its
 /// orders and certificates there, and a reservation is checked and taken in one transaction
@@ -17,6 +18,9 @@ struct SharedLedger: Sendable {
     let health: SharedStateHealth
     /// This node's records that the shared ledger has not taken yet: counted here meanwhile.
     var outbox: SharedLedgerOutbox?
+    /// Tests only: the first reservation sleeps this long holding the budget lock, as a node
+    /// stopped mid-transaction would (`CSRPROXY_TEST_HOLD_BUDGET_LOCK_SECONDS`).
+    var holdInBudgetLock: OneShotPause?
 
     /// Lets one new certificate for `names` through at `ca`, or throws `budget-exhausted`.
     func reserve(ca: String, limits: SignerConfiguration.Budgets, names: [String], zone: String, registeredDomain: String) async throws -> Int64 {
@@ -26,8 +30,12 @@ struct SharedLedger: Sendable {
         let week = Int(SignerConfiguration.Budgets.certificateWindow)
         let threeHours = Int(SignerConfiguration.Budgets.orderWindow)
         let outcome: Result<Int64, Problem> = try await stateCall("check the CA budget") {
-            try await client.withTransaction(logger: logger) { connection in
+            try await client.transaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtext('budget:' || \(ca)))", logger: logger)
+                if let pause = holdInBudgetLock?.take() {
+                    logger.warning("test hook: holding the budget lock", metadata: ["signer.ca": "\(ca)", "test.pause_seconds": "\(pause.components.seconds)"])
+                    try await Task.sleep(for: pause)
+                }
                 // Counted: certificates in 7 days and orders in 3 hours that were not exempt
                 // renewals, plus reservations still in progress.
                 let checks: [(what: String, limit: Int, condition: PostgresQuery, window: Int)] = [
@@ -205,6 +213,21 @@ struct SharedLedgerCompaction: Service {
                     logger.debug("could not compact the shared issuance ledger", metadata: ["error": "\(String(reflecting: error))"])
                 }
             }
+        }
+    }
+}
+
+/// A pause taken once: a test's stand-in for a node that stops at one point of its work.
+final class OneShotPause: Sendable {
+    private let pause: Mutex<Duration?>
+
+    init(_ pause: Duration) { self.pause = Mutex(pause) }
+
+    /// The pause the first time, nil after.
+    func take() -> Duration? {
+        pause.withLock { pause in
+            defer { pause = nil }
+            return pause
         }
     }
 }

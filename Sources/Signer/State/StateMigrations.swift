@@ -83,7 +83,7 @@ enum StateMigrations {
     /// Brings the schema to the latest version; returns the version found and the one left.
     @discardableResult
     static func migrate(_ client: PostgresClient, logger: Logger) async throws -> (from: Int, to: Int) {
-        try await client.withTransaction(logger: logger) { connection in
+        try await client.transaction(logger: logger) { connection in
             try await connection.query("CREATE TABLE IF NOT EXISTS csrproxy_schema (version integer NOT NULL)", logger: logger)
             try await connection.query("LOCK TABLE csrproxy_schema IN EXCLUSIVE MODE", logger: logger)
             var found = 0
