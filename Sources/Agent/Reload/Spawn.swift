@@ -55,14 +55,9 @@ enum Spawn {
             let gid = user.gid ?? getpwuid(uid)?.pointee.pw_gid ?? 65534
             argumentList = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--init-groups", "--"] + arguments
         }
-        let variables = environmentList(environment)
         var pid: pid_t = 0
-        let argv = argumentList.map { strdup($0) } + [nil]
-        let envp = variables.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
+        let (argv, envp) = cStrings(argumentList, environmentList(environment))
+        defer { (argv + envp).forEach { free($0) } }
         var pipeEnds: [Int32] = [-1, -1]
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -115,9 +110,7 @@ enum Spawn {
         }
         // What it wrote just before it exited; nothing more is waited for.
         if outputOpen { _ = readAvailable(pipeEnds[0], into: &output, waiting: .zero, limit: 1 << 20) }
-        // Exited normally: its code; killed: 128 + the signal, as shells report it.
-        let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        return (code, String(decoding: output, as: UTF8.self))
+        return (exitCode(status), String(decoding: output, as: UTF8.self))
     }
 
     /// Starts a program that is not ours to wait for (a browser): in a session of its own,
@@ -126,12 +119,8 @@ enum Spawn {
     /// running, which is then left to run; the kernel hands it to init when we exit.
     static func detached(_ arguments: [String], environment: Environment, directory: String? = nil, settle: Duration) throws -> Int32? {
         var pid: pid_t = 0
-        let argv = arguments.map { strdup($0) } + [nil]
-        let envp = environmentList(environment).map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
+        let (argv, envp) = cStrings(arguments, environmentList(environment))
+        defer { (argv + envp).forEach { free($0) } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -150,11 +139,21 @@ enum Spawn {
         var status: Int32 = 0
         while ContinuousClock.now < deadline {
             let reaped = waitpid(pid, &status, WNOHANG)
-            if reaped == pid { return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F) }
+            if reaped == pid { return exitCode(status) }
             if reaped < 0 && errno != EINTR { return nil }
             usleep(20_000)
         }
         return nil
+    }
+
+    /// `arguments` and `variables` as NULL-terminated C arrays for posix_spawn; the caller frees them.
+    private static func cStrings(_ arguments: [String], _ variables: [String]) -> ([UnsafeMutablePointer<CChar>?], [UnsafeMutablePointer<CChar>?]) {
+        (arguments.map { strdup($0) } + [nil], variables.map { strdup($0) } + [nil])
+    }
+
+    /// A wait status as shells report it: the exit code, or 128 + the signal that killed it.
+    private static func exitCode(_ status: Int32) -> Int32 {
+        status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
     }
 
     private static func environmentList(_ environment: Environment) -> [String] {
