@@ -145,6 +145,13 @@ public struct QueryResponder: Sendable {
             response.responseCode = .refused
             return response
         }
+        // Every TXT record is set at run time (the configured records hold none): while the
+        // store cannot vouch for them, SERVFAIL sends the asker to another nameserver rather
+        // than give it a stale set.
+        if question.type == .txt, !store.runTimeValuesAreCurrent {
+            response.responseCode = .serverFailure
+            return response
+        }
         response.header.isAuthoritative = true
         switch zone.lookup(question.name, type: question.type) {
         case .records(let answers, let additionals):

@@ -33,6 +33,8 @@ public final class ZoneStore: Sendable {
     /// local change (CAA) then keeps the serial rather than fork it.
     private let sharesSerials: Bool
     private let watchers = Watchers<DNSName>(buffer: 64)
+    /// Whether the TXT values set at run time are known to be current; see `setRunTimeValuesCurrent`.
+    private let runTimeValuesCurrent = Atomic<Bool>(true)
 
     /// - Parameter reservation: where serials are recorded before they are served, so a
     ///   restarted server never goes back to one a secondary has already seen.
@@ -63,6 +65,17 @@ public final class ZoneStore: Sendable {
     public func changes() -> AsyncStream<DNSName> {
         watchers.stream()
     }
+
+    /// Tells the store whether its run-time TXT values are current. A store fed from elsewhere
+    /// (a cluster's shared state) that has lost its feed says false: its TXT answers could be
+    /// stale, so the server answers TXT questions SERVFAIL until it says true again, and
+    /// resolvers, CAs and peers ask another nameserver of the zone. Configured records are
+    /// answered throughout.
+    public func setRunTimeValuesCurrent(_ current: Bool) {
+        runTimeValuesCurrent.store(current, ordering: .relaxed)
+    }
+
+    public var runTimeValuesAreCurrent: Bool { runTimeValuesCurrent.load(ordering: .relaxed) }
 
     /// The zones' origins and current SOA serials.
     public var serials: [DNSName: UInt32] {

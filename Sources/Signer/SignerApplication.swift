@@ -67,11 +67,14 @@ struct LocalResources {
     init(configuration: SignerConfiguration, logger: Logger) throws {
         if case .postgres(let settings) = configuration.state.backend {
             // The serials come from the shared state, the same on every node.
-            store = try ZoneStore(zones: configuration.zones.map(\.dns), sharesSerials: true)
+            let zoneStore = try ZoneStore(zones: configuration.zones.map(\.dns), sharesSerials: true)
+            store = zoneStore
             let client = settings.makeClient(logger: logger)
-            let health = SharedStateHealth()
+            // Until the database answers, and whenever it is lost, this node's copy of the
+            // challenge values may be stale: its DNS answers TXT questions SERVFAIL meanwhile.
+            let health = SharedStateHealth(onChange: { up in zoneStore.setRunTimeValuesCurrent(up) })
             let shared = SharedChallengeStore(
-                client: client, settings: settings, replica: store, origins: configuration.zones.map(\.dns.origin), health: health, logger: logger)
+                client: client, settings: settings, replica: zoneStore, origins: configuration.zones.map(\.dns.origin), health: health, logger: logger)
             sharedState = (client, shared, health)
         } else {
             let serials = try ZoneSerials(path: ZoneSerials.path(besideAccountKey: configuration.acme.accountKeyPath), logger: logger)

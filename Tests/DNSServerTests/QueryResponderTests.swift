@@ -53,6 +53,22 @@ struct QueryResponderTests {
         #expect(soa.minimum == 60)
     }
 
+    /// A store that cannot vouch for its run-time TXT values (a cluster node cut off from the
+    /// shared state) answers TXT questions SERVFAIL, and everything configured as before.
+    @Test func staleRunTimeValuesMakeTXTQuestionsServfailOnly() throws {
+        try store.addTXT("value", at: TestZone.challenge)
+        store.setRunTimeValuesCurrent(false)
+        let stale = try TestZone.ask(responder, TestZone.challenge, .txt)
+        #expect(stale.responseCode == .serverFailure)
+        #expect(stale.answers.isEmpty && !stale.header.isAuthoritative)
+        #expect(try TestZone.ask(responder, TestZone.wellKnown, .a).answers.map(\.data) == [.a(.loopback)])
+        #expect(try TestZone.ask(responder, "eval.example.com", .ns).responseCode == .noError)
+        #expect(try TestZone.ask(responder, "missing.eval.example.com", .a).responseCode == .nameError)
+        store.setRunTimeValuesCurrent(true)
+        let current = try TestZone.ask(responder, TestZone.challenge, .txt)
+        #expect(current.responseCode == .noError && current.answers.count == 1)
+    }
+
     @Test func theNegativeTTLIsConfigurable() throws {
         let store = try ZoneStore(zones: [TestZone.configuration(negativeTTL: 5)])
         let response = try TestZone.ask(QueryResponder(store: store), "missing.eval.example.com", .a)

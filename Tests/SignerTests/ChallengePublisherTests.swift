@@ -63,6 +63,26 @@ struct ChallengePublisherTests {
         }
     }
 
+    /// Another nameserver of the zone that answers SERVFAIL (a cluster node cut off from the
+    /// shared state) is left out at once, as resolvers do: the value is served by ours and
+    /// `present` goes ahead; before, it waited for the peer until the propagation timeout.
+    @Test func aPeerThatAnswersServfailIsLeftOut() async throws {
+        let store = try TestZone.store()
+        let peerStore = try TestZone.store()
+        peerStore.setRunTimeValuesCurrent(false)
+        try await withRunningDNSServer(store: store) { port in
+            try await withRunningDNSServer(store: peerStore) { peerPort in
+                let probe = try ServedValueProbe(
+                    listener: ListenAddress(host: "127.0.0.1", port: port),
+                    others: [.init(name: "peer", address: try SocketAddress(ipAddress: "127.0.0.1", port: peerPort))],
+                    eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+                let publisher = ChallengePublisher(store: store, probe: probe, owned: OwnedChallengeValues(), propagationTimeout: .seconds(5), logger: Self.logger)
+                try await publisher.present(name: TestZone.challenge.description, value: Self.value)
+                #expect(store.txtValues(at: TestZone.challenge) == [Self.value])
+            }
+        }
+    }
+
     /// What fits: 20 values for the usual name, fewer for longer ones, and the answer of that
     /// many really is under 1232 bytes.
     @Test func theCapIsWhatFitsOneAnswer() throws {

@@ -69,7 +69,8 @@ struct ChallengePublisher: DNS01Solver {
     /// Asks `server` until it answers with `value`, until `giveUpAt`. A nameserver that answers
     /// without it is waited for (a secondary may be mid-transfer); one that has not answered at
     /// all for `silenceAllowed` is left out, as resolvers leave out a nameserver that does not
-    /// answer (a node of a cluster that died) — but never our own listener.
+    /// answer (a node of a cluster that died), and one that answers SERVFAIL (a node cut off
+    /// from the shared state) at once — but never our own listener.
     private func waitUntilServed(_ value: String, at name: DNSName, by server: ServedValueProbe.Server, giveUpAt: ContinuousClock.Instant) async throws {
         var backoff = Duration.milliseconds(2)
         var lastProblem = "it served other values"
@@ -80,6 +81,11 @@ struct ChallengePublisher: DNS01Solver {
                 if try await probe.txtValues(at: name, from: server.address).contains(value) { return }
                 silentSince = nil
                 lastProblem = "it served other values"
+            } catch let error as ServedValueProbe.CannotAnswer where server.name != ServedValueProbe.ownListenerName {
+                logger.warning("a nameserver of the zone says it cannot answer; going ahead without it, as resolvers do", metadata: [
+                    "dns.server": "\(server.name)", "error": "\(error)",
+                ])
+                return
             } catch {
                 if error is CancellationError { throw error }
                 lastProblem = "\(error)"

@@ -67,6 +67,7 @@ struct ServedValueProbe: Sendable {
             do {
                 let query = try Self.query(name, id: UInt16.random(in: 0...UInt16.max))
                 let response = try DNSMessage(parsing: ByteBuffer(bytes: try await exchange.udp(query, to: server, timeout: timeout)))
+                if response.responseCode == .serverFailure { throw CannotAnswer(server: server) }
                 if response.header.isTruncated {
                     let overTCP = try await exchange.tcp(query, to: server, timeout: timeout)
                     return Self.values(in: try DNSMessage(parsing: ByteBuffer(bytes: overTCP)), at: name)
@@ -77,6 +78,13 @@ struct ServedValueProbe: Sendable {
             }
         }
         throw lastError
+    }
+
+    /// The nameserver answered SERVFAIL: it says it cannot vouch for its values now (a node of
+    /// a cluster cut off from the shared state), and resolvers ask another one.
+    struct CannotAnswer: Error, CustomStringConvertible {
+        let server: SocketAddress
+        var description: String { "\(server) answered SERVFAIL" }
     }
 
     private static func query(_ name: DNSName, id: UInt16) throws -> [UInt8] {

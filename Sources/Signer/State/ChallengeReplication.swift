@@ -115,6 +115,13 @@ struct ChallengeReplication: Service {
 /// Whether the shared state is reachable, for `/readyz` and for refusing new requests early.
 final class SharedStateHealth: Sendable {
     private let state = Mutex(false)
+    /// Told each change (the zone store, which stops vouching for its challenge values).
+    private let onChange: @Sendable (Bool) -> Void
+
+    init(onChange: @escaping @Sendable (Bool) -> Void = { _ in }) {
+        self.onChange = onChange
+        onChange(false)
+    }
 
     var isConnected: Bool { state.withLock { $0 } }
 
@@ -137,10 +144,11 @@ final class SharedStateHealth: Sendable {
             defer { state = up }
             return state
         }
+        if up != was { onChange(up) }
         if up, !was {
             logger.info("connected to the shared state (PostgreSQL)")
         } else if !up, was {
-            logger.warning("lost the shared state (PostgreSQL); new requests get 503 until it is back", metadata: ["error": "\(error.map { String(reflecting: $0) } ?? "-")"])
+            logger.warning("lost the shared state (PostgreSQL); new requests get 503 and challenge TXT questions SERVFAIL until it is back", metadata: ["error": "\(error.map { String(reflecting: $0) } ?? "-")"])
         } else if !up {
             logger.debug("the shared state (PostgreSQL) is still unreachable", metadata: ["error": "\(error.map { String(reflecting: $0) } ?? "-")"])
         }
