@@ -20,6 +20,9 @@ public final class ZoneStore: Sendable {
         var serial: UInt32
         /// Serials up to this one are recorded as possibly served (`SerialReservation`).
         var reservedUpTo: UInt32
+        /// Whether `applyShared` has set the serial yet: until then the configured one is only
+        /// a placeholder, not a serial the shared one must be newer than.
+        var hasSharedSerial = false
     }
 
     private struct State {
@@ -110,14 +113,18 @@ public final class ZoneStore: Sendable {
 
     /// Replaces the zone's whole TXT set with `values` (name to values, equal values counted)
     /// and sets its serial, as a cluster's shared state has them. An older serial than the one
-    /// served (RFC 1982) is a late answer and is ignored. Returns whether anything changed.
+    /// served (RFC 1982) is a late answer and is ignored, except the first time: the shared
+    /// serial starts at the clock's seconds, which from 2038 on is "older" than the configured
+    /// one in serial arithmetic, and a fresh node would then never take it. Returns whether
+    /// anything changed.
     @discardableResult
     public func applyShared(_ values: [DNSName: [String]], serial: UInt32, in origin: DNSName) -> Bool {
         state.withLock { state in
             let key = origin.lowercased
             guard var zone = state.zones[key] else { return false }
             // Every change to the shared values moves the serial: an equal one is the same data.
-            guard serial != zone.serial, (serial &- zone.serial) < 0x8000_0000 else { return false }
+            guard !zone.hasSharedSerial || SerialNumber(serial).isNewer(than: SerialNumber(zone.serial)) else { return false }
+            zone.hasSharedSerial = true
             var txt: [DNSName: [(value: String, count: Int)]] = [:]
             for (name, list) in values {
                 var counted: [(value: String, count: Int)] = []

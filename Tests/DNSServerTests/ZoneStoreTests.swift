@@ -121,4 +121,25 @@ struct ZoneStoreTests {
         guard case .soa = response.authorities.first?.data else { throw TestFailure("no SOA") }
         #expect(response.authorities.first?.name == TestZone.origin)
     }
+
+    /// A cluster node's first shared serial is taken whatever it is (the clock's seconds pass
+    /// 2^31 in 2038, "older" than the configured 1 in RFC 1982 arithmetic); after it, only a
+    /// newer one, across the 2^32 wrap too.
+    @Test func theFirstSharedSerialIsTakenAndThenOnlyNewerOnes() throws {
+        let configuration = try TestZone.configuration()
+        let store = try ZoneStore(zones: [configuration], sharesSerials: true)
+        let origin = configuration.origin
+        let in2038: UInt32 = 0x8000_0010
+        #expect(store.applyShared([TestZone.challenge: ["a"]], serial: in2038, in: origin))
+        #expect(store.serials[origin] == in2038)
+        #expect(store.txtValues(at: TestZone.challenge) == ["a"])
+        #expect(!store.applyShared([TestZone.challenge: ["old"]], serial: in2038 - 1, in: origin), "a late answer was taken")
+        #expect(!store.applyShared([TestZone.challenge: ["same"]], serial: in2038, in: origin))
+        #expect(store.applyShared([:], serial: in2038 + 1, in: origin))
+        #expect(store.txtValues(at: TestZone.challenge).isEmpty)
+        // Past 2^32 the serial wraps, and is still newer.
+        #expect(store.applyShared([TestZone.challenge: ["b"]], serial: UInt32.max, in: origin))
+        #expect(store.applyShared([TestZone.challenge: ["c"]], serial: 2, in: origin))
+        #expect(store.serials[origin] == 2 && store.txtValues(at: TestZone.challenge) == ["c"])
+    }
 }
