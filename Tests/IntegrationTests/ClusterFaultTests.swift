@@ -163,3 +163,90 @@ extension ClusterFaultTests {
         #expect(try await cluster.requestCertificate(node: 1).status == 200, "node 2 did not take orders again: \(node2.standardError.suffix(3000))")
     }
 }
+
+extension ClusterFaultTests {
+    /// Node 2 reaches PostgreSQL through a relay the test cuts for 20 s, silently, as a
+    /// partition does (no connection closes), while 10 orders spread over the three nodes are
+    /// in flight: the front holds pebble's challenge answers, so each has published its value
+    /// and waits at the CA. Within 5 s node 2 fails `/readyz` and answers SERVFAIL for the
+    /// challenge name (its heartbeat no longer comes back); released, every order on nodes 1
+    /// and 3 issues, their all-nameserver checks leaving node 2 out. Once the relay is back,
+    /// node 2 is ready again, its own orders have answered, and nothing any order held (a
+    /// value, a permit, a budget reservation) is left for a lease to free.
+    @Test func aNodeCutOffFromTheDatabaseStepsAsideAndLeavesNothingBehind() async throws {
+        // Per-install names: one TXT value per name, as pebble's DNS client takes no truncated
+        // answer (ten values at one name pass 512 bytes).
+        let cluster = try await SignerCluster(nodes: 3, naming: "per-install", front: true)
+        defer { cluster.stop() }
+        let front = try #require(cluster.front)
+        let relay = try PartitionRelay(forwardingTo: cluster.postgres.socketPath)
+        defer { relay.stop() }
+        try await cluster.restart(1, replacing: [
+            ("url = \"\(cluster.postgres.url)\"", "url = \"postgresql://csrproxy@127.0.0.1:\(relay.port)/postgres?sslmode=disable\""),
+        ])
+        let node2 = cluster.baseURLs[1]
+        let order = { @Sendable (node: Int) async throws -> CurlResponse in
+            let install = try SignerCluster.perInstallKey()
+            return try await cluster.requestCertificate(node: node, key: install.key, name: install.name)
+        }
+        let probe = "_acme-challenge.\(try SignerCluster.perInstallKey().name)"
+        #expect(try await order(1).status == 200, "node 2 does not issue through the relay")
+
+        front.holdChallengeResponses()
+        let orders = (0..<10).map { index in (node: index % 3, answer: Task { try await order(index % 3) }) }
+        let published = ContinuousClock.now + .seconds(30)
+        while try await cluster.postgres.query("SELECT count(*) FROM csrproxy_challenge_values") != "10", ContinuousClock.now < published {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try await cluster.postgres.query("SELECT count(*) FROM csrproxy_challenge_values") == "10", "the orders did not all publish their values")
+
+        relay.cut()
+        let cutAt = ContinuousClock.now
+        var readyz = 0, txt = ""
+        while ContinuousClock.now - cutAt < .seconds(10) {
+            readyz = (try? await curl(node2.appendingPathComponent("readyz"), timeout: .seconds(2)))?.status ?? 0
+            txt = try await Dig.query(port: cluster.dnsPorts[1], probe, "TXT").status
+            if readyz == 503, txt == "SERVFAIL" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let steppedAside = ContinuousClock.now - cutAt
+        print("node 2 cut off from PostgreSQL: /readyz \(readyz), challenge TXT \(txt), \(steppedAside) after the cut")
+        #expect(readyz == 503 && txt == "SERVFAIL", "node 2 did not step aside: /readyz \(readyz), TXT \(txt)")
+        #expect(steppedAside < .seconds(5), "node 2 stepped aside only \(steppedAside) after the cut")
+        #expect(try await Dig.query(port: cluster.dnsPorts[1], SignerCluster.name, "A").answer.map(\.data) == ["127.0.0.1"], "the static records must still be served")
+        #expect(try await order(1).status == 503, "a cut-off node must refuse new orders")
+
+        front.releaseChallengeResponses()
+        for order in orders where order.node != 1 {
+            let answer = try await order.answer.value
+            #expect(answer.status == 200, "an order on node \(order.node + 1) failed while node 2 was cut off: \(answer.status) \(answer.text.prefix(400))")
+        }
+        print("orders on nodes 1 and 3 answered \(ContinuousClock.now - cutAt) after the cut")
+        // New orders on nodes 1 and 3, while node 2 is still cut off: each one's check that
+        // every nameserver serves its value leaves the SERVFAIL-answering node 2 out at once.
+        for node in [0, 2] {
+            let started = ContinuousClock.now
+            let answer = try await order(node)
+            print("a new order on node \(node + 1) during the cut answered \(answer.status) in \(ContinuousClock.now - started)")
+            #expect(answer.status == 200, "\(answer.status) \(answer.text.prefix(400))")
+        }
+        #expect(ContinuousClock.now - cutAt < .seconds(19), "the orders took the whole cut; the relay would be back before the last check")
+        try await Task.sleep(until: cutAt + .seconds(20))
+        relay.restore()
+        let restoredAt = ContinuousClock.now
+        for order in orders where order.node == 1 {
+            let answer = try await order.answer.value
+            print("an order on node 2 across the cut answered \(answer.status)")
+            #expect([200, 503].contains(answer.status), "\(answer.status) \(answer.text.prefix(400))")
+        }
+        try await cluster.waitUntilReady(1, timeout: .seconds(20))
+        let left = try await Self.nothingHeld(cluster, within: .seconds(20))
+        print("after the relay came back: node 2 ready, \(left), \(ContinuousClock.now - restoredAt) after the restore")
+        #expect(left == "0 permits, 0 values, 0 reservations")
+        // Node 2 gave back what its orders held as soon as the database answered, not by lease.
+        let log = cluster.nodes[1]?.standardError ?? ""
+        #expect(log.contains("is done when the database answers again") && log.contains("did what waited for the shared state"), "\(log.suffix(3000))")
+        #expect(try await Dig.query(port: cluster.dnsPorts[1], probe, "TXT").status != "SERVFAIL", "node 2 still does not vouch for its values")
+        #expect(try await order(1).status == 200, "node 2 did not issue again: \(cluster.nodes[1]?.standardError.suffix(2000) ?? "")")
+    }
+}

@@ -41,6 +41,32 @@ public func sendTCPStream(port: Int, _ bytes: [UInt8], reset: Bool = false) thro
     }
 }
 
+/// A TCP socket listening on 127.0.0.1 at a port the kernel chose, and that port (a relay's
+/// front); the caller closes it.
+func listeningLoopbackSocket() throws -> (descriptor: Int32, port: Int) {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in.loopback(port: 0)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard bound == 0, listen(descriptor, 64) == 0 else {
+        close(descriptor)
+        throw TestFailure("relay cannot listen: \(errno)")
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+    return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+}
+
+/// Writes all of `bytes` to a stream socket; false if the peer is gone.
+func sendAll(_ descriptor: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
+    var offset = bytes.startIndex
+    while offset < bytes.endIndex {
+        let written = bytes[offset...].withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard written > 0 else { return false }
+        offset += written
+    }
+    return true
+}
+
 /// A socket of `kind` connected to 127.0.0.1:port; the caller closes it.
 func connectedLoopbackSocket(_ kind: __socket_type, port: Int) throws -> Int32 {
     let descriptor = socket(AF_INET, Int32(kind.rawValue), 0)

@@ -30,6 +30,9 @@ public final class PostgresServer: @unchecked Sendable {
     /// `postgresql://csrproxy@/postgres?host=DIR&port=5432`: the signer's `[state] url`.
     public var url: String { "postgresql://csrproxy@/postgres?host=\(directory.path)&port=\(port)" }
 
+    /// The server's Unix socket, for a relay in front of it.
+    public var socketPath: String { "\(directory.path)/.s.PGSQL.\(port)" }
+
     public func start() async throws {
         guard process == nil else { return }
         let server = [

@@ -16,6 +16,12 @@ struct ChallengeReplication: Service {
     let registration: NodeRegistration
     let logger: Logger
     var reconcileInterval: Duration = .seconds(5)
+    /// A heartbeat every second, and a LISTEN connection silent for three is taken for dead:
+    /// a partitioned node steps aside (503, `/readyz`, SERVFAIL for challenge names) within
+    /// about 3.5 s.
+    var heartbeatInterval: Duration = .seconds(1)
+    var heartbeatTimeout: Duration = .seconds(3)
+    let reconciled = ReconciliationOutcome()
 
     func run() async throws {
         try await cancelWhenGracefulShutdown {
@@ -70,7 +76,10 @@ struct ChallengeReplication: Service {
         }
     }
 
-    /// One LISTEN connection at a time, opened again after any failure.
+    /// One LISTEN connection at a time, opened again after any failure. A heartbeat proves it
+    /// alive: every `heartbeatInterval` the node notifies itself on it, and a connection that
+    /// has not carried one back within `heartbeatTimeout` is closed and the state marked
+    /// away (a partition leaves TCP silent, not closed, and PostgresNIO would wait for hours).
     private func listen() async {
         var backoff = Duration.milliseconds(250)
         while !Task.isCancelled {
@@ -78,13 +87,41 @@ struct ChallengeReplication: Service {
                 try await store.client.withConnection { connection in
                     try await connection.listen(on: SharedChallengeStore.channel) { notifications in
                         // Caught up after (re)connecting, then one zone per notification.
-                        try await store.prepare()
+                        try await SharedStateHealth.bounded("catch up with the shared values", within: heartbeatTimeout) { try await store.prepare() }
+                        let heard = HeartbeatClock()
+                        reconciled.failed(false)
                         health.connected(true, logger: logger)
                         backoff = .milliseconds(250)
-                        for try await notification in notifications {
-                            logger.debug("another node changed the shared values", metadata: ["dns.zone": "\(notification.payload)"])
-                            guard let origin = store.origins.first(where: { SharedChallengeStore.key($0) == notification.payload }) else { continue }
-                            try await store.refresh(origin)
+                        await health.runDeferred(logger: logger)
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask {
+                                for try await notification in notifications {
+                                    if notification.payload == heartbeatPayload {
+                                        heard.now()
+                                        health.connected(!reconciled.hasFailed, logger: logger)
+                                        continue
+                                    }
+                                    logger.debug("another node changed the shared values", metadata: ["dns.zone": "\(notification.payload)"])
+                                    guard let origin = store.origins.first(where: { SharedChallengeStore.key($0) == notification.payload }) else { continue }
+                                    try await SharedStateHealth.bounded("read a zone's shared values", within: heartbeatTimeout) { try await store.refresh(origin) }
+                                }
+                            }
+                            group.addTask {
+                                while true {
+                                    try await connection.query("SELECT pg_notify(\(SharedChallengeStore.channel), \(heartbeatPayload))", logger: logger)
+                                    try await Task.sleep(for: heartbeatInterval)
+                                }
+                            }
+                            group.addTask {
+                                while heard.since < heartbeatTimeout { try await Task.sleep(for: heartbeatInterval / 4) }
+                                // Closing the channel ends the query and the notifications
+                                // waiting on it; neither ends on cancellation alone.
+                                try? await connection.close()
+                                throw SignerError(.stateUnavailable, "no heartbeat came back on the LISTEN connection within \(heartbeatTimeout)")
+                            }
+                            // Only a failure ends one of them; the others go with it.
+                            defer { group.cancelAll() }
+                            try await group.next()
                         }
                     }
                 }
@@ -97,60 +134,44 @@ struct ChallengeReplication: Service {
         }
     }
 
+    /// Each node's own heartbeat; the others' go past it like any payload that names no zone.
+    private var heartbeatPayload: String { "heartbeat \(store.settings.node)" }
+
+    /// Re-reads every zone and reaps expired leases; one that fails (or does not answer within
+    /// the heartbeat timeout) marks the state away until one succeeds and a heartbeat follows.
     private func reconcile() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: reconcileInterval)
-            guard health.isConnected else { continue }
+            guard health.isConnected || reconciled.hasFailed else { continue }
             do {
-                let reaped = try await store.reapExpired()
+                let reaped = try await SharedStateHealth.bounded("reconcile with the shared state", within: heartbeatTimeout) { [store] in
+                    let reaped = try await store.reapExpired()
+                    for origin in store.origins { try await store.refresh(origin) }
+                    return reaped
+                }
                 if reaped > 0 { logger.notice("withdrew challenge values whose node's lease ran out", metadata: ["dns.txt.count": "\(reaped)"]) }
-                for origin in store.origins { try await store.refresh(origin) }
+                // The next heartbeat says the state is back.
+                reconciled.failed(false)
+                if health.deferredCount > 0 { await health.runDeferred(logger: logger) }
             } catch {
-                logger.debug("reconciliation with the shared state failed", metadata: ["error": "\(String(reflecting: error))"])
+                reconciled.failed(true)
+                health.connected(false, logger: logger, error: error)
             }
         }
     }
 }
 
-/// Whether the shared state is reachable, for `/readyz` and for refusing new requests early.
-final class SharedStateHealth: Sendable {
+/// When the LISTEN connection last carried this node's heartbeat back.
+private final class HeartbeatClock: Sendable {
+    private let last = Mutex(ContinuousClock.now)
+    func now() { last.withLock { $0 = .now } }
+    var since: Duration { ContinuousClock.now - last.withLock { $0 } }
+}
+
+/// Whether the last reconciliation failed: the state counts as away until one succeeds, even
+/// while heartbeats come back.
+final class ReconciliationOutcome: Sendable {
     private let state = Mutex(false)
-    /// Told each change (the zone store, which stops vouching for its challenge values).
-    private let onChange: @Sendable (Bool) -> Void
-
-    init(onChange: @escaping @Sendable (Bool) -> Void = { _ in }) {
-        self.onChange = onChange
-        onChange(false)
-    }
-
-    var isConnected: Bool { state.withLock { $0 } }
-
-    /// Runs `body` against the shared state for what can wait or be left to a lease (a
-    /// withdrawal, a release, a record the outbox keeps): at once an error while the database
-    /// is known to be away, and at most `bound` otherwise, so an outage never holds back an
-    /// answer that is already won. It runs in a task of its own: these are an order's
-    /// cleanups, and an order cancelled at its deadline must still give back what it holds
-    /// (PostgresNIO gives a cancelled task no connection), not leave it to the lease.
-    @discardableResult
-    func attempt<T: Sendable>(_ what: String, within bound: Duration = .seconds(3), _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        guard isConnected else { throw SignerError(.stateUnavailable, "could not \(what): the shared state is unreachable") }
-        return try await Task {
-            try await withDeadline(.now + bound, orThrow: { SignerError(.stateUnavailable, "could not \(what): the shared state did not answer within \(bound)") }, body)
-        }.value
-    }
-
-    func connected(_ up: Bool, logger: Logger, error: (any Error)? = nil) {
-        let was = state.withLock { state in
-            defer { state = up }
-            return state
-        }
-        if up != was { onChange(up) }
-        if up, !was {
-            logger.info("connected to the shared state (PostgreSQL)")
-        } else if !up, was {
-            logger.warning("lost the shared state (PostgreSQL); new requests get 503 and challenge TXT questions SERVFAIL until it is back", metadata: ["error": "\(error.map { String(reflecting: $0) } ?? "-")"])
-        } else if !up {
-            logger.debug("the shared state (PostgreSQL) is still unreachable", metadata: ["error": "\(error.map { String(reflecting: $0) } ?? "-")"])
-        }
-    }
+    var hasFailed: Bool { state.withLock { $0 } }
+    func failed(_ failed: Bool) { state.withLock { $0 = failed } }
 }

@@ -70,18 +70,15 @@ final class SharedChallengeStore: ChallengeStore {
             return id
         }), let origin = try? zone(of: name) else { return false }
         let zoneKey = Self.key(origin)
-        do {
-            try await health.attempt("withdraw a challenge value") { [client, logger] in
-                try await client.transaction(logger: logger) { connection in
-                    try await connection.query("DELETE FROM csrproxy_challenge_values WHERE id = \(id)", logger: logger)
-                    try await Self.changed(zoneKey, on: connection, logger: logger)
-                }
+        // Kept for when the database answers again if it cannot be done now; the lease
+        // withdraws it on every node if the database stays away.
+        await health.cleanUp("withdraw a challenge value", logger: logger) { [client, logger] in
+            try await client.transaction(logger: logger) { connection in
+                try await connection.query("DELETE FROM csrproxy_challenge_values WHERE id = \(id)", logger: logger)
+                try await Self.changed(zoneKey, on: connection, logger: logger)
             }
-            try? await refresh(origin)
-        } catch {
-            // The lease withdraws it on every node if the database stays away.
-            logger.warning("could not withdraw a challenge value from the shared state; its lease will", metadata: ["dns.query.name": "\(name)", "error": "\(String(reflecting: error))"])
         }
+        try? await SharedStateHealth.bounded("read a zone's shared values", within: .seconds(3)) { [self] in try await refresh(origin) }
         return true
     }
 

@@ -68,16 +68,12 @@ struct SharedIssuanceGate: IssuanceGate {
         }
     }
 
-    /// Best effort: a permit that cannot be deleted now (within a few seconds) runs out with
-    /// its lease.
+    /// A permit that cannot be deleted now (within a few seconds) is deleted when the database
+    /// answers again, or runs out with its lease.
     private func release(_ ids: [Int64]) async {
         guard !ids.isEmpty else { return }
-        do {
-            try await health.attempt("return issuance permits") { [client, logger] in
-                try await client.query("DELETE FROM csrproxy_permits WHERE id = ANY(\(ids))", logger: logger)
-            }
-        } catch {
-            logger.warning("could not return issuance permits to the shared state; their lease will", metadata: ["error": "\(String(reflecting: error))"])
+        await health.cleanUp("return issuance permits", logger: logger) { [client, logger] in
+            try await client.query("DELETE FROM csrproxy_permits WHERE id = ANY(\(ids))", logger: logger)
         }
     }
 }

@@ -88,15 +88,11 @@ struct SharedLedger: Sendable {
         return try outcome.get()
     }
 
-    /// Ends a reservation; a row that cannot be deleted now (within a few seconds) stops
-    /// counting with its lease.
+    /// Ends a reservation; a row that cannot be deleted now (within a few seconds) is deleted
+    /// when the database answers again, and stops counting with its lease meanwhile.
     func release(_ id: Int64) async {
-        do {
-            try await health.attempt("end a budget reservation") { [client, logger] in
-                try await client.query("DELETE FROM csrproxy_ledger WHERE id = \(id) AND kind = 'pending'", logger: logger)
-            }
-        } catch {
-            logger.warning("could not end a budget reservation in the shared state; its lease will", metadata: ["error": "\(String(reflecting: error))"])
+        await health.cleanUp("end a budget reservation", logger: logger) { [client, logger] in
+            try await client.query("DELETE FROM csrproxy_ledger WHERE id = \(id) AND kind = 'pending'", logger: logger)
         }
     }
 
