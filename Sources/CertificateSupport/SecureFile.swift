@@ -53,8 +53,9 @@ public enum SecureFile {
         return info.st_mode & 0o7777
     }
 
-    /// Reads a whole file.
-    public static func read(_ path: String) throws -> [UInt8] {
+    /// Reads a whole file of at most `maximumSize` bytes (keys, certificates, passwords are
+    /// small; a larger file is refused, not read into memory).
+    public static func read(_ path: String, maximumSize: Int = 16 << 20) throws -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw failure("open \(path)") }
         defer { close(descriptor) }
@@ -65,6 +66,9 @@ public enum SecureFile {
             guard count >= 0 else { throw failure("read \(path)") }
             if count == 0 { return bytes }
             bytes += chunk[..<count]
+            guard bytes.count <= maximumSize else {
+                throw CertificateSupportError(.fileSystem, "cannot read \(path): it is larger than \(maximumSize) bytes")
+            }
         }
     }
 

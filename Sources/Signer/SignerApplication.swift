@@ -69,7 +69,7 @@ struct LocalResources {
             // The serials come from the shared state, the same on every node.
             let zoneStore = try ZoneStore(zones: configuration.zones.map(\.dns), sharesSerials: true)
             store = zoneStore
-            let client = settings.makeClient(logger: logger)
+            let client = try settings.makeClient(logger: logger)
             // Until the database answers, and whenever it is lost, this node's copy of the
             // challenge values may be stale: its DNS answers TXT questions SERVFAIL meanwhile.
             let health = SharedStateHealth(onChange: { up in zoneStore.setRunTimeValuesCurrent(up) })

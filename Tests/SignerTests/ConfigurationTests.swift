@@ -2,6 +2,7 @@ import DNSServer
 import Foundation
 @testable import Signer
 import Testing
+import TestSupport
 
 struct ConfigurationTests {
     static let minimal = """
@@ -178,6 +179,14 @@ struct ConfigurationTests {
         let remote = try SignerConfiguration(toml: configuration("backend = \"postgres\"\nurl = \"postgresql://csrproxy@db.example.net:6432/signer\"\npassword_file = \"\(password)\"\nnode = \"ns2\""))
         guard case .postgres(let tcp) = remote.state.backend else { Issue.record("expected postgres"); return }
         #expect(tcp.server == .tcp(host: "db.example.net", port: 6432, requireTLS: true) && tcp.password == "s3cret")
+        #expect(tcp.rootCertificatePath == nil)
+
+        // sslrootcert: a private database CA's root, read (and checked to hold PEM) at once.
+        let root = directory.appendingPathComponent("database-ca.pem").path
+        try TestCertificates.localhostServerIdentity().caPEM.write(toFile: root, atomically: true, encoding: .utf8)
+        let privateCA = try SignerConfiguration(toml: configuration("backend = \"postgres\"\nurl = \"postgresql://csrproxy@db.example.net/signer?sslmode=verify-full&sslrootcert=\(root)\""))
+        guard case .postgres(let verified) = privateCA.state.backend else { Issue.record("expected postgres"); return }
+        #expect(verified.rootCertificatePath == root && verified.server == .tcp(host: "db.example.net", port: 5432, requireTLS: true))
 
         let refused: [(String, String)] = [
             (#"backend = "postgres"\#nurl = "postgresql://csrproxy:pw@db.example.net/signer""#, "carries a password"),
@@ -192,6 +201,11 @@ struct ConfigurationTests {
             (#"backend = "postgres"\#nurl = "postgresql://csrproxy@db.example.net/signer"\#nlock_timeout_seconds = 0"#, "state.lock_timeout_seconds must be between 1 and 600"),
             (#"idle_in_transaction_timeout_seconds = 5"#, "state.idle_in_transaction_timeout_seconds only applies with state.backend"),
             (#"backend = "etcd""#, "use \"memory\" or \"postgres\""),
+            (#"backend = "postgres"\#nurl = "postgresql://csrproxy@db.example.net/signer?sslrootcert=ca.pem""#, "sslrootcert must be an absolute path"),
+            ("backend = \"postgres\"\nurl = \"postgresql://csrproxy@db.example.net/signer?sslmode=disable&sslrootcert=\(root)\"", "needs TLS"),
+            ("backend = \"postgres\"\nurl = \"postgresql://csrproxy@/signer?host=/run/postgresql&sslrootcert=\(root)\"", "not to a socket directory"),
+            ("backend = \"postgres\"\nurl = \"postgresql://csrproxy@db.example.net/signer?sslrootcert=\(password)\"", "cannot be read as PEM certificates"),
+            ("backend = \"postgres\"\nurl = \"postgresql://csrproxy@db.example.net/signer?sslrootcert=\(directory.path)/missing.pem\"", "cannot be read"),
         ]
         for (state, message) in refused {
             #expect { try SignerConfiguration(toml: configuration(state)) } throws: { "\($0)".contains(message) }

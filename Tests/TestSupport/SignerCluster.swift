@@ -23,11 +23,12 @@ public final class SignerCluster: @unchecked Sendable {
     public init(
         nodes count: Int = 3, concurrency: String = "set", naming: String = "shared", deadlineSeconds: Int = 60, leaseSeconds: Int? = nil,
         nodeLeaseSeconds: Int? = nil, names: [String] = [SignerHarness.name], maxValuesPerName: Int = 8, extraState: String = "",
-        validationSleeps: Bool = false, domainBudget: Int = 1_000_000, front withFront: Bool = false
+        validationSleeps: Bool = false, domainBudget: Int = 1_000_000, front withFront: Bool = false,
+        databaseTLS: (certificatePEM: String, keyPEM: String)? = nil
     ) async throws {
         workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("cluster-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
-        postgres = try await PostgresServer()
+        postgres = try await PostgresServer(tls: databaseTLS)
         dnsPorts = try (0..<count).map { _ in try freeDNSPort() }
         pebble = try await Pebble(dnsPort: dnsPorts[0], options: .init(authorizationReusePercent: 0, validationSleeps: validationSleeps))
         let rootPath = workDirectory.appendingPathComponent("pebble-tls-root.pem").path

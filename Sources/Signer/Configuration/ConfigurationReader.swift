@@ -181,42 +181,20 @@ struct ConfigurationReader {
             return .init()
         case "postgres":
             guard let text = state?.url else { throw fail("state.backend = \"postgres\" needs state.url, e.g. postgresql://csrproxy@/csrproxy?host=/run/postgresql", "url") }
-            guard let url = URLComponents(string: text), ["postgresql", "postgres"].contains(url.scheme ?? "") else {
-                throw fail("state.url \"\(text)\" is not a postgresql:// URL", "url")
-            }
-            guard url.password == nil else { throw fail("state.url carries a password; put it in state.password_file (mode 600) instead", "url") }
-            guard let user = url.user, !user.isEmpty else { throw fail("state.url names no user (postgresql://USER@...)", "url") }
-            let database = String(url.path.drop { $0 == "/" })
-            guard !database.isEmpty, !database.contains("/") else { throw fail("state.url names no database (postgresql://user@host/DATABASE)", "url") }
-            let query = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
-            for name in query.keys where !["host", "port", "sslmode"].contains(name) {
-                throw fail("state.url parameter \(name) is not supported (host, port, sslmode are)", "url")
-            }
-            let port = try url.port ?? query["port"].map { text in
-                guard let port = Int(text), (1...65535).contains(port) else { throw fail("state.url port \(text) is not a port", "url") }
-                return port
-            } ?? 5432
-            let server: SignerConfiguration.PostgresSettings.Server
-            if let socketDirectory = query["host"], socketDirectory.hasPrefix("/") {
-                server = .socket(directory: socketDirectory, port: port)
-            } else if let host = url.host ?? query["host"], !host.isEmpty {
-                let mode = query["sslmode"] ?? "require"
-                guard ["require", "verify-full", "disable"].contains(mode) else {
-                    throw fail("state.url sslmode \(mode) is not one of require, verify-full, disable", "url")
-                }
-                server = .tcp(host: host, port: port, requireTLS: mode != "disable")
-            } else {
-                throw fail("state.url names no host and no socket directory (?host=/run/postgresql)", "url")
-            }
+            let url: DatabaseURL
             var password: String?
+            do {
+                url = try DatabaseURL(text, setting: "state.url")
+                if let root = url.rootCertificatePath { _ = try SignerConfiguration.PostgresSettings.databaseRoots(root) }
+            } catch let error as SignerError {
+                throw fail(error.message, "url")
+            }
             if let path = state?.password_file {
-                guard let mode = SecureFile.permissions(of: path), let bytes = try? SecureFile.read(path) else {
-                    throw fail("state.password_file \(path) cannot be read", "password_file")
+                do {
+                    password = try DatabaseURL.password(fromFile: path, setting: "state.password_file")
+                } catch let error as SignerError {
+                    throw fail(error.message, "password_file")
                 }
-                guard mode & 0o077 == 0 else {
-                    throw fail("state.password_file \(path) can be read by others (mode \(String(mode, radix: 8))); run chmod 600 \(path)", "password_file")
-                }
-                password = String(decoding: bytes.prefix(4096), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             }
             let node = state?.node ?? ProcessInfo.processInfo.hostName
             guard !node.isEmpty, node.count <= 64, node.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
@@ -229,8 +207,9 @@ struct ConfigurationReader {
             let nodeLease = state?.node_lease_seconds ?? 15
             guard (5...600).contains(nodeLease) else { throw fail("state.node_lease_seconds must be between 5 and 600", "node_lease_seconds") }
             var settings = SignerConfiguration.PostgresSettings(
-                server: server, username: user, password: password, database: database, node: node, lease: .seconds(lease),
+                server: url.server, username: url.username, password: password, database: url.database, node: node, lease: .seconds(lease),
                 nodeLease: .seconds(nodeLease))
+            settings.rootCertificatePath = url.rootCertificatePath
             for (key, value, keyPath) in [
                 ("statement_timeout_seconds", state?.statement_timeout_seconds, \SignerConfiguration.PostgresSettings.statementTimeout),
                 ("lock_timeout_seconds", state?.lock_timeout_seconds, \.lockTimeout),

@@ -143,6 +143,9 @@ public struct SignerConfiguration: Sendable {
         /// `statementTimeout`, a wait for a lock longer than `lockTimeout`, and a session left
         /// idle inside a transaction (its locks with it) after `idleInTransactionTimeout`.
         public var statementTimeout: Duration = .seconds(15)
+        /// `sslrootcert`: the PEM file of the CAs the database's certificate must chain to (a
+        /// private database CA); nil, the system's roots. The name is checked either way.
+        public var rootCertificatePath: String?
         public var lockTimeout: Duration = .seconds(10)
         public var idleInTransactionTimeout: Duration = .seconds(5)
     }
@@ -221,6 +224,9 @@ extension SignerConfiguration {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8), text.contains("-----BEGIN CERTIFICATE-----") else {
                 throw SignerError(.configuration, "acme.trust_roots file \(path) is missing or holds no PEM certificate")
             }
+        }
+        if case .postgres(let settings) = state.backend, let path = settings.rootCertificatePath {
+            _ = try PostgresSettings.databaseRoots(path)
         }
         if case .files(let certificatePath, let keyPath) = http.tls {
             _ = try loadTLSIdentity(certificatePath: certificatePath, keyPath: keyPath)

@@ -61,18 +61,29 @@ struct ChallengeReplication: Service {
     }
 
     /// The schema at the latest version before anything else; retried while the database is away.
+    /// A schema this node may not bring forward (its role has no DDL rights, or the schema is
+    /// newer than this signer) is said once, at critical, and waited for: the node stays not
+    /// ready until an operator runs `migrate`, then goes on by itself.
     private func prepareSchema() async {
         var backoff = Duration.milliseconds(250)
+        var said: String?
         while !Task.isCancelled {
             do {
-                let (from, to) = try await StateMigrations.migrate(store.client, logger: logger)
+                let (from, to) = try await SharedStateHealth.bounded("read the schema's version", within: heartbeatTimeout * 2) {
+                    try await StateMigrations.migrate(store.client, role: store.settings.username, logger: logger)
+                }
                 logger.info("shared state ready", metadata: ["state.schema.version": "\(to)", "state.schema.was": "\(from)", "state.node": "\(store.settings.node)"])
                 return
+            } catch let error as SignerError where error.code == .configuration {
+                if said != error.message { logger.critical("\(error.message); not ready until then, checking again every 5 s") }
+                said = error.message
+                backoff = .seconds(5)
             } catch {
-                health.connected(false, logger: logger, error: error)
+                let problem = await store.settings.connectionProblem(logger: logger)
+                health.connected(false, logger: logger, error: problem.map { SignerError(.stateUnavailable, $0) } ?? error)
             }
             try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(2))
+            if said == nil { backoff = min(backoff * 2, .seconds(2)) }
         }
     }
 

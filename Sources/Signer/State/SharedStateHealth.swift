@@ -7,6 +7,9 @@ import Synchronization
 final class SharedStateHealth: Sendable {
     private struct State {
         var connected = false
+        /// Whether the warning for this spell of absence was logged (a node that never gets
+        /// through at start says why once, not only at debug level).
+        var absenceReported = false
         /// Oldest first; each runs once more when the database answers again.
         var deferred: [(what: String, body: @Sendable () async throws -> Void)] = []
     }
@@ -82,15 +85,20 @@ final class SharedStateHealth: Sendable {
     }
 
     func connected(_ up: Bool, logger: Logger, error: (any Error)? = nil) {
-        let was = state.withLock { state in
-            defer { state.connected = up }
-            return state.connected
+        let (was, reported) = state.withLock { state in
+            defer {
+                state.connected = up
+                state.absenceReported = !up
+            }
+            return (state.connected, state.absenceReported)
         }
         if up != was { onChange(up) }
         if up, !was {
             logger.info("connected to the shared state (PostgreSQL)")
         } else if !up, was {
             logger.warning("lost the shared state (PostgreSQL); new requests get 503 and challenge TXT questions SERVFAIL until it is back", metadata: ["error": "\(error.map { String(reflecting: $0) } ?? "-")"])
+        } else if !up, !reported {
+            logger.warning("cannot reach the shared state (PostgreSQL); not ready until it answers, trying again", metadata: ["error": "\(error.map { String(reflecting: $0) } ?? "-")"])
         } else if !up {
             logger.debug("the shared state (PostgreSQL) is still unreachable", metadata: ["error": "\(error.map { String(reflecting: $0) } ?? "-")"])
         }

@@ -80,27 +80,86 @@ enum StateMigrations {
 
     static var latest: Int { versions.count }
 
-    /// Brings the schema to the latest version; returns the version found and the one left.
-    @discardableResult
-    static func migrate(_ client: PostgresClient, logger: Logger) async throws -> (from: Int, to: Int) {
-        try await client.transaction(logger: logger) { connection in
-            try await connection.query("CREATE TABLE IF NOT EXISTS csrproxy_schema (version integer NOT NULL)", logger: logger)
-            try await connection.query("LOCK TABLE csrproxy_schema IN EXCLUSIVE MODE", logger: logger)
-            var found = 0
-            for try await version in try await connection.query("SELECT coalesce(max(version), 0) FROM csrproxy_schema", logger: logger).decode(Int.self) {
+    /// The schema's version: 0 before the first migration.
+    static func version(_ client: PostgresClient, logger: Logger) async throws -> Int {
+        var found = 0
+        for try await exists in try await client.query("SELECT to_regclass('csrproxy_schema') IS NOT NULL", logger: logger).decode(Bool.self) where exists {
+            for try await version in try await client.query("SELECT coalesce(max(version), 0) FROM csrproxy_schema", logger: logger).decode(Int.self) {
                 found = version
             }
-            guard found <= latest else {
-                throw SignerError(.stateUnavailable, "the database's schema is version \(found), newer than this signer knows (\(latest)); upgrade the signer")
-            }
-            for version in found..<latest {
-                for statement in versions[version] {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-                }
-                try await connection.query("INSERT INTO csrproxy_schema (version) VALUES (\(version + 1))", logger: logger)
-                logger.notice("applied a state schema migration", metadata: ["state.schema.version": "\(version + 1)"])
-            }
-            return (found, latest)
         }
+        return found
+    }
+
+    /// Brings the schema to the latest version; returns the version found and the one left.
+    /// A schema already at the latest version is only read, so nodes may run as a role that
+    /// has no right to change it (`migrate --database-url` with the tables' owner does that);
+    /// `role` is who the client logs in as, for the message when it may not.
+    @discardableResult
+    static func migrate(_ client: PostgresClient, role: String, logger: Logger) async throws -> (from: Int, to: Int) {
+        let current = try await version(client, logger: logger)
+        guard current <= latest else { throw newer(current) }
+        if current == latest { return (current, latest) }
+        do {
+            return try await client.transaction(logger: logger) { connection in
+                try await connection.query("CREATE TABLE IF NOT EXISTS csrproxy_schema (version integer NOT NULL)", logger: logger)
+                try await connection.query("LOCK TABLE csrproxy_schema IN EXCLUSIVE MODE", logger: logger)
+                var found = 0
+                for try await version in try await connection.query("SELECT coalesce(max(version), 0) FROM csrproxy_schema", logger: logger).decode(Int.self) {
+                    found = version
+                }
+                guard found <= latest else { throw newer(found) }
+                for version in found..<latest {
+                    for statement in versions[version] {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query("INSERT INTO csrproxy_schema (version) VALUES (\(version + 1))", logger: logger)
+                    logger.notice("applied a state schema migration", metadata: ["state.schema.version": "\(version + 1)"])
+                }
+                return (found, latest)
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" {
+            throw SignerError(
+                .configuration,
+                "the shared state's schema is at version \(current) and this signer needs \(latest), but PostgreSQL role \(role) may not change it (\(error.serverInfo?[.message] ?? "insufficient privilege")); run csrproxy-signer migrate --database-url postgresql://OWNER@... as the role that owns the tables")
+        }
+    }
+
+    private static func newer(_ found: Int) -> SignerError {
+        SignerError(.configuration, "the database's schema is version \(found), newer than this signer knows (\(latest)); upgrade the signer")
+    }
+
+    /// What a node's role needs, given by the tables' owner: rows of every table (the schema's
+    /// version only to read), the sequences behind the ids, and the schema itself. Nothing
+    /// that changes the schema. Returns the objects named, for the operator.
+    static func grant(to role: String, _ client: PostgresClient, logger: Logger) async throws -> [String] {
+        let who = quoted(role)
+        var statements: [String] = []
+        var named: [String] = []
+        for try await schema in try await client.query("SELECT current_schema()::text", logger: logger).decode(String.self) {
+            statements.append("GRANT USAGE ON SCHEMA \(quoted(schema)) TO \(who)")
+        }
+        let objects = try await client.query(
+            """
+            SELECT c.relname::text, c.relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = current_schema() AND c.relname LIKE 'csrproxy\\_%' AND c.relkind IN ('r', 'S') ORDER BY 1
+            """, logger: logger)
+        for try await (name, kind) in objects.decode((String, String).self) {
+            switch (kind, name) {
+            case ("S", _): statements.append("GRANT USAGE, SELECT ON SEQUENCE \(quoted(name)) TO \(who)")
+            case (_, "csrproxy_schema"): statements.append("GRANT SELECT ON TABLE \(quoted(name)) TO \(who)")
+            default: statements.append("GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE \(quoted(name)) TO \(who)")
+            }
+            named.append(name)
+        }
+        try await client.transaction(logger: logger) { connection in
+            for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+        }
+        return named
+    }
+
+    /// An SQL identifier, quoted: GRANT takes no parameters.
+    static func quoted(_ identifier: String) -> String {
+        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
