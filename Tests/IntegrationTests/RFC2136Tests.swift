@@ -25,7 +25,8 @@ struct RFC2136Tests {
     }
 
     /// A signer publishing on `primary` with `key` (whose secret may differ from the primary's).
-    static func harness(primary: DNSPeer, key: SharedTSIGKey, concurrency: String = "set") async throws -> SignerHarness {
+    /// With `primaryPort`, the signer sends its updates there (a relay in front of the primary).
+    static func harness(primary: DNSPeer, key: SharedTSIGKey, concurrency: String = "set", primaryPort: Int? = nil) async throws -> SignerHarness {
         let secrets = FileManager.default.temporaryDirectory.appendingPathComponent("tsig-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: secrets, withIntermediateDirectories: true)
         var options = SignerHarness.Options()
@@ -35,7 +36,7 @@ struct RFC2136Tests {
         options.deadlineSeconds = 120
         options.extraDNS = """
             mode = "rfc2136"
-            primary = "127.0.0.1:\(primary.port)"
+            primary = "127.0.0.1:\(primaryPort ?? primary.port)"
             update_key = "\(key.name)"
             nameservers = ["127.0.0.1:\(primary.port)"]
             """
@@ -80,6 +81,37 @@ struct RFC2136Tests {
         #expect(try await primary.txtValues(at: Self.challenge).isEmpty)
         let listens = harness.signer.standardError.contains("DNS server listening")
         #expect(!listens, "the signer should run no DNS listener in rfc2136 mode")
+    }
+
+    /// The start-up UPDATE that clears a name of what a crashed run left, replayed by someone
+    /// on the path while its signature holds (300 s), must not delete the values of orders
+    /// published since: it carries the zone's SOA as a prerequisite, so once the zone has
+    /// changed the primary refuses the replay (NXRRSET) and deletes nothing.
+    @Test(arguments: [DNSPeer.Kind.knot, .bind])
+    func aReplayedClearingUpdateDeletesNothing(kind: DNSPeer.Kind) async throws {
+        let key = SharedTSIGKey(name: "csrproxy-update")
+        let primary = try await DNSPeer.primary(kind, zone: SignerHarness.zone, name: SignerHarness.name, zoneText: Self.zoneText(), key: key)
+        defer { primary.stop() }
+        try await primary.waitUntilServing(SignerHarness.zone)
+        try await primary.addTXT("left-by-a-crashed-run", at: Self.challenge, zone: SignerHarness.zone, key: key)
+        #expect(try await primary.txtValues(at: Self.challenge) == ["left-by-a-crashed-run"])
+        let relay = try UDPRecordingRelay(forwardingTo: primary.port)
+        defer { relay.stop() }
+        let harness = try await Self.harness(primary: primary, key: key, primaryPort: relay.port)
+        defer { harness.stop() }
+        #expect(try await primary.txtValues(at: Self.challenge).isEmpty, "the signer's start did not clear what was left")
+
+        // What the signer sent: the SOA question, then the UPDATE (opcode 5) that cleared.
+        let updates = relay.datagramsSent.filter { $0[2] >> 3 & 0x0F == 5 }
+        #expect(updates.count == 1, "\(relay.datagramsSent.count) datagrams, \(updates.count) updates")
+        let clearing = try #require(updates.first)
+        try await primary.addTXT("an-order-in-flight", at: Self.challenge, zone: SignerHarness.zone, key: key)
+        let socket = try LoopbackUDPSocket(port: primary.port)
+        let answer = try #require(socket.exchange(clearing), "the primary did not answer the replayed update")
+        let code = answer[3] & 0x0F
+        print("\(kind): the replayed clearing update got RCODE \(code); values now \(try await primary.txtValues(at: Self.challenge))")
+        #expect(code == 8, "the primary took the replay (RCODE \(code)), expected NXRRSET")
+        #expect(try await primary.txtValues(at: Self.challenge) == ["an-order-in-flight"])
     }
 
     /// A secret that differs from the primary's: `check-config` says BADSIG and exits 78; the

@@ -210,6 +210,16 @@ public final class DNSPeer: @unchecked Sendable {
         return Set(lines).sorted()
     }
 
+    /// Adds a TXT record by a signed UPDATE of Debian's `nsupdate`, as another writer of the
+    /// zone would (or a run of the signer that crashed with it published).
+    public func addTXT(_ value: String, at name: String, zone: String, key: SharedTSIGKey) async throws {
+        let script = directory.appendingPathComponent("nsupdate-\(UUID().uuidString)").path
+        try "server 127.0.0.1 \(port)\nzone \(zone)\nupdate add \(name) 60 TXT \"\(value)\"\nsend\n".write(toFile: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        let result = try await runCommand("/usr/bin/nsupdate", ["-y", "hmac-sha256:\(key.name):\(key.secret)", script], timeout: .seconds(20))
+        guard result.status == 0 else { throw TestFailure("nsupdate failed: \(result.standardError)") }
+    }
+
     /// The TXT values the peer serves at `name` now.
     public func txtValues(at name: String) async throws -> [String] {
         let answer = try await Dig.query(port: port, name, "TXT")

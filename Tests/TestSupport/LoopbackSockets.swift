@@ -17,6 +17,16 @@ public final class LoopbackUDPSocket {
         _ = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, 0) }
     }
 
+    /// Sends `bytes` and waits up to `timeout` for one datagram back.
+    public func exchange(_ bytes: [UInt8], timeout: Duration = .seconds(5)) -> [UInt8]? {
+        send(bytes)
+        var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&waiting, 1, Int32(timeout / .milliseconds(1))) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+        return count > 0 ? Array(buffer[..<count]) : nil
+    }
+
     /// Reads every datagram already waiting; returns how many there were.
     public func drain() -> Int {
         var buffer = [UInt8](repeating: 0, count: 65_536)

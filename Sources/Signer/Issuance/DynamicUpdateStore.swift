@@ -96,10 +96,40 @@ final class DynamicUpdateStore: ChallengeStore {
     }
 
     /// Deletes every TXT record at `name` (class ANY): at start, for the fixed `_acme-challenge`
-    /// names, to withdraw what a run that crashed left behind.
+    /// names, to withdraw what a run that crashed left behind. Its signature holds for TSIG's
+    /// fudge (300 s), and replayed meanwhile by someone on the path it would delete the values
+    /// of orders then in flight; so it carries a prerequisite that the zone's SOA is as it was
+    /// just read (RFC 2136 §2.4.2). Once anything in the zone has changed, a replay gets NXRRSET
+    /// and deletes nothing; before that it has nothing new to delete. When another writer moves
+    /// the SOA in between, it is read again.
     func clear(_ name: DNSName) async throws {
-        try await update(try zone(of: name), DNSResourceRecord(name: name, recordClass: .any, ttl: 0, data: .unknown(type: .txt, bytes: [])))
+        let origin = try zone(of: name)
+        let deleteAll = DNSResourceRecord(name: name, recordClass: .any, ttl: 0, data: .unknown(type: .txt, bytes: []))
+        for _ in 0..<3 {
+            let unchanged = DNSResourceRecord(name: origin, ttl: 0, data: .soa(try await currentSOA(origin)))
+            do {
+                try await send(origin, prerequisites: [unchanged], updates: [deleteAll], describing: name)
+                return
+            } catch is PrerequisiteFailed {
+                continue
+            }
+        }
+        throw SignerError(.dnsPublishing, "the zone \(origin) kept changing on the primary at \(settings.primary.hostAndPort) while the signer cleared \(name); it clears it at its next start")
     }
+
+    /// The zone's SOA as the primary serves it now, asked with our key.
+    private func currentSOA(_ origin: DNSName) async throws -> SOARecord {
+        let question = DNSMessage(header: DNSHeader(id: 0, opcode: .query), questions: [DNSQuestion(name: origin, type: .soa)])
+        let answer = try await exchange(question, origin: origin, describing: origin)
+        let records = (try? DNSMessage(parsing: answer))?.answers ?? []
+        for record in records where record.name.lowercased == origin {
+            if case .soa(let soa) = record.data { return soa }
+        }
+        throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) answered no SOA for \(origin)")
+    }
+
+    /// The primary answered NXRRSET: a prerequisite did not hold.
+    private struct PrerequisiteFailed: Error {}
 
     /// The zone `name` is in; only `_acme-challenge` names are ever updated.
     private func zone(of name: DNSName) throws -> DNSName {
@@ -127,10 +157,17 @@ final class DynamicUpdateStore: ChallengeStore {
     /// Sends an UPDATE, signed, over UDP (TCP when truncated) up to three times: adding a
     /// record that is there, or deleting one that is not, changes nothing, so a retry is harmless.
     private func send(_ origin: DNSName, prerequisites: [DNSResourceRecord], updates: [DNSResourceRecord], describing name: DNSName) async throws {
-        var message = DNSMessage(header: DNSHeader(id: UInt16.random(in: 0...UInt16.max), opcode: .update), questions: [DNSQuestion(name: origin, type: .soa)])
+        var message = DNSMessage(header: DNSHeader(id: 0, opcode: .update), questions: [DNSQuestion(name: origin, type: .soa)])
         // RFC 2136 §2: the prerequisites sit where answers do, the updates where authorities do.
         message.answers = prerequisites
         message.authorities = updates
+        _ = try await exchange(message, origin: origin, describing: name)
+    }
+
+    /// `message` signed and sent with a fresh ID up to three times; the primary's answer,
+    /// checked (signed by our key over our request, NOERROR).
+    private func exchange(_ message: DNSMessage, origin: DNSName, describing name: DNSName) async throws -> [UInt8] {
+        var message = message
         var lastError: any Error = DNSExchange.Timeout(server: settings.primary)
         for _ in 0..<3 {
             message.header.id = UInt16.random(in: 0...UInt16.max)
@@ -141,12 +178,12 @@ final class DynamicUpdateStore: ChallengeStore {
                     answer = try await exchange.tcp(signed.message, to: settings.primary, timeout: Self.attemptTimeout)
                 }
                 try check(answer, requestMAC: signed.mac, origin: origin)
-                return
+                return answer
             } catch let error as DNSExchange.Timeout {
                 lastError = error
             }
         }
-        throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) did not answer the update for \(name): \(lastError)")
+        throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) did not answer about \(name): \(lastError)")
     }
 
     /// The primary's answer, checked: signed by our key over our request, NOERROR. Anything
@@ -175,6 +212,8 @@ final class DynamicUpdateStore: ChallengeStore {
         switch code {
         case .noError:
             return
+        case .rrsetMissing:
+            throw PrerequisiteFailed()
         case .refused:
             throw SignerError(.dnsPublishing, "the primary at \(settings.primary.hostAndPort) refused the update: allow key \(keyName) to update TXT records at _acme-challenge names in \(origin)",
                               publicDetail: "the zone's primary refused the signer's update")
