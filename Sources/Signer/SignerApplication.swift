@@ -194,17 +194,19 @@ func buildApplication(
     let gate: any IssuanceGate = local.sharedState.map { shared in
         SharedIssuanceGate(client: shared.client, settings: shared.store.settings, health: shared.health, logger: logger)
     } ?? InProcessIssuanceGate()
-    var issuer = Issuer(
-        zoneTable: CurrentZoneTable(ZoneTable(zones: configuration.zones)), gate: gate, publisher: publisher,
-        authorities: authorities, ledger: local.ledger, domains: local.domains, pauses: CAPauses(),
-        deadline: configuration.issuance.deadline, metrics: metrics, logger: logger)
+    let nodeRecords = NodeIssuanceRecords(ledger: local.ledger, authorities: authorities, logger: logger)
     let sharedLedger = local.sharedState.map { shared in
         SharedLedger(client: shared.client, settings: shared.store.settings, logger: logger, health: shared.health, outbox: local.outbox,
                      holdInBudgetLock: local.testHoldInBudgetLock.map { OneShotPause(.seconds($0)) })
     }
-    issuer.sharedLedger = sharedLedger
+    // A cluster's budgets hold across every node.
+    let records: any IssuanceRecords = sharedLedger.map { PostgresIssuanceRecords(node: nodeRecords, cluster: $0) } ?? nodeRecords
+    let issuer = Issuer(
+        zoneTable: CurrentZoneTable(ZoneTable(zones: configuration.zones)), gate: gate, publisher: publisher,
+        authorities: authorities, records: records, domains: local.domains, pauses: CAPauses(),
+        deadline: configuration.issuance.deadline, metrics: metrics, logger: logger)
     let routes = SignerRoutes(
-        issuer: issuer, renewalAdvisor: RenewalAdvisor(authorities: authorities, ledger: local.ledger, caTimeout: .seconds(10)),
+        issuer: issuer, renewalAdvisor: RenewalAdvisor(authorities: authorities, records: records, caTimeout: .seconds(10)),
         authorities: authorities,
         readiness: readiness, metrics: metrics, rateLimiter: RateLimiter(configuration.http.rateLimit), http: configuration.http)
 

@@ -50,27 +50,23 @@ final class CertificateBudget: Sendable {
         let limits = self.limits  // one reading, whatever a reload does meanwhile
         let outcome: Result<UInt64, Problem> = inFlight.withLock { reservations in
             let pending = Array(reservations.values)
-            let certificateSince = now.addingTimeInterval(-SignerConfiguration.Budgets.certificateWindow)
-            let checks: [(what: String, limit: Int, counted: [IssuanceLedger.Entry], pending: Int, window: TimeInterval)] = [
-                ("new certificates for \(names.joined(separator: ", ")) in 7 days", limits.certificatesPerNameSet,
-                 ledger.entries(.certificate, since: certificateSince) { counts($0) && !$0.renewal && $0.names == names },
-                 pending.filter { $0.names == names }.count, SignerConfiguration.Budgets.certificateWindow),
-                ("new certificates under \(registeredDomain) in 7 days", limits.certificatesPerRegisteredDomain,
-                 ledger.entries(.certificate, since: certificateSince) { counts($0) && !$0.renewal && $0.registeredDomain == registeredDomain },
-                 pending.filter { $0.registeredDomain == registeredDomain }.count, SignerConfiguration.Budgets.certificateWindow),
-                ("new orders in 3 hours", limits.orders,
-                 ledger.entries(.order, since: now.addingTimeInterval(-SignerConfiguration.Budgets.orderWindow)) { counts($0) && !$0.renewal },
-                 pending.count, SignerConfiguration.Budgets.orderWindow),
-            ]
-            for check in checks where check.counted.count + check.pending >= check.limit {
-                // The oldest counted one frees the next slot; with only requests in flight, a minute is a fair guess.
-                let freed = check.counted.first.map { $0.at.addingTimeInterval(check.window) } ?? now.addingTimeInterval(60)
-                let seconds = max(1, Int(freed.timeIntervalSince(now).rounded(.up)))
-                return .failure(Problem(
-                    .budgetExhausted,
-                    detail: "the signer's budget at \(ca) of \(check.limit) \(check.what) is spent (\(check.counted.count) issued, \(check.pending) in progress); the next is possible in \(seconds) s",
-                    retryAfterSeconds: seconds))
-            }
+            let refusal = BudgetPolicy.refusal(whose: "the signer's", ca: ca, limits: limits, names: names, registeredDomain: registeredDomain, counts: { window in
+                let spent = ledger.entries(window == .orders ? .order : .certificate, since: now.addingTimeInterval(-window.duration)) { entry in
+                    guard counts(entry), !entry.renewal else { return false }
+                    return switch window {
+                    case .nameSet: entry.names == names
+                    case .registeredDomain: entry.registeredDomain == registeredDomain
+                    case .orders: true
+                    }
+                }
+                let inProgress = switch window {
+                case .nameSet: pending.filter { $0.names == names }.count
+                case .registeredDomain: pending.filter { $0.registeredDomain == registeredDomain }.count
+                case .orders: pending.count
+                }
+                return BudgetPolicy.Count(spent: spent.count, inProgress: inProgress, oldest: spent.first?.at)
+            }, now: now)
+            if let refusal { return .failure(refusal) }
             let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
             reservations[id] = Reservation(names: names, registeredDomain: registeredDomain)
             return .success(id)

@@ -23,18 +23,13 @@ extension Issuer {
                 ])
             }
         }
-        let budget = authority.budget
-        let reservation = try budget.reserve(names: order.names, registeredDomain: order.registeredDomain)
-        defer { budget.release(reservation) }
-        // A cluster's budget is checked across every node, in the shared ledger.
-        let sharedReservation = try await sharedLedger?.reserve(
-            ca: authority.name, limits: budget.limits, names: order.names, zone: order.zone, registeredDomain: order.registeredDomain)
+        let reservation = try await records.reserve(order, at: authority)
         do {
             let chain = try await placeWithinBudget(order, at: authority, with: client, exempt: false)
-            if let sharedReservation { await sharedLedger?.release(sharedReservation) }
+            await records.release(reservation)
             return chain
         } catch {
-            if let sharedReservation { await sharedLedger?.release(sharedReservation) }
+            await records.release(reservation)
             throw error
         }
     }
@@ -42,8 +37,7 @@ extension Issuer {
     private func placeWithinBudget(_ order: Order, at authority: CertificateAuthority, with client: ACMEClient, exempt: Bool) async throws -> String {
         let names = order.names.map { $0.lowercased() }.sorted()
         let placed = IssuanceLedger.Entry(kind: .order, at: Date(), zone: order.zone, ca: authority.name, names: names, registeredDomain: order.registeredDomain, renewal: exempt)
-        try ledger.record(placed)
-        try await sharedLedger?.record(placed)
+        try await records.recordOrder(placed)
         // The client must not order again by itself after `alreadyReplaced`: that order is a
         // new certificate, which `place` counts first.
         let issuance = IssuanceRequest(
@@ -56,14 +50,8 @@ extension Issuer {
             certificateID: leaf.flatMap { try? ARICertificateID(certificate: $0).value },
             keySHA256: leaf.flatMap { try? Self.keyHash($0.publicKey) }, notAfter: leaf?.notValidAfter,
             renewal: issued.replaced != nil, replaced: issued.replaced)
-        // The certificate is issued: from here nothing may keep it from its requester. A
-        // shared ledger that does not answer gets the record later (`SharedLedgerOutbox`).
-        do {
-            try ledger.record(certificate)
-        } catch {
-            logger.critical("could not record an issued certificate in this node's ledger", metadata: ["error": "\(error)"])
-        }
-        await sharedLedger?.recordIssued(certificate)
+        // The certificate is issued: from here nothing may keep it from its requester.
+        await records.recordIssued(certificate)
         metrics.recordCertificate(zone: order.zone, ca: authority.name, renewal: issued.replaced != nil)
         return issued.pemChain
     }
@@ -96,11 +84,7 @@ extension Issuer {
             throw Problem(.replacesNotAllowed, detail: "the certificate to replace has another key than the CSR, so this request does not prove it is yours; renew with the installed key, sign the CSR with it in \(SignerAPI.replacesProofHeader), or send no \(SignerAPI.replacesHeader)")
         }
         let presented = try? Self.keyHash(certificate.publicKey)
-        if let issued = ledger.certificate(withID: id), issued.names == certified, presented != nil, issued.keySHA256 == presented {
-            return id
-        }
-        // Another node of the cluster may have issued it.
-        if let issued = await sharedLedger?.certificate(withID: id), issued.names == certified, presented != nil, issued.keySHA256 == presented {
+        if let issued = await records.certificate(withID: id), issued.names == certified, presented != nil, issued.keySHA256 == presented {
             return id
         }
         logger.notice("a renewal named a certificate this signer did not issue: it counts as a new certificate", metadata: ["acme.replaces": "\(id)"])
@@ -118,9 +102,7 @@ extension Issuer {
             logger.notice("another request is renewing the same certificate: this one counts as a new certificate", metadata: ["acme.replaces": "\(id)"])
             return nil
         }
-        let replacedLocally = ledger.hasReplaced(id)
-        let replacedByTheCluster = replacedLocally ? false : await sharedLedger?.hasReplaced(id) ?? false
-        guard !replacedLocally, !replacedByTheCluster else {
+        guard await !records.hasReplaced(id) else {
             replacementClaims.release(id)
             logger.notice("the certificate was replaced before: this renewal counts as a new certificate", metadata: ["acme.replaces": "\(id)"])
             return nil

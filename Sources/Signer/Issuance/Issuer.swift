@@ -17,14 +17,13 @@ struct Issuer: Sendable {
     let publisher: ChallengePublisher
     /// In the order requests try them; at least one.
     let authorities: [CertificateAuthority]
-    let ledger: IssuanceLedger
+    /// The orders and certificates the budgets count, and renewals are checked against.
+    let records: any IssuanceRecords
     let domains: RegisteredDomains
     let pauses: CAPauses
     let deadline: Duration
     let metrics: SignerMetrics
     let logger: Logger
-    /// With several signer nodes: the ledger and budgets all of them count against.
-    var sharedLedger: SharedLedger?
     /// The certificates renewals are replacing right now, one request each.
     var replacementClaims = ReplacementClaims()
 

@@ -5,20 +5,20 @@ import Logging
 import SignerProtocol
 import X509
 
-/// When a certificate should be renewed: the ARI window of the CA that issued it (the ledger
-/// says which; the first CA otherwise) when it gives one, else a window computed from the
+/// When a certificate should be renewed: the ARI window of the CA that issued it (the records
+/// say which; the first CA otherwise) when it gives one, else a window computed from the
 /// certificate's lifetime. An unreachable CA is not an error here; the computed window is
 /// always a safe answer.
 struct RenewalAdvisor: Sendable {
     let authorities: [CertificateAuthority]
-    let ledger: IssuanceLedger
+    let records: any IssuanceRecords
     /// How long the CA may take to answer before the computed window is used.
     let caTimeout: Duration
 
     func window(for certificate: Certificate, logger: Logger) async -> RenewalWindowResponse {
         if let id = try? ARICertificateID(certificate: certificate) {
             do {
-                let issuer = ledger.certificate(withID: id.value)?.ca
+                let issuer = await records.certificate(withID: id.value)?.ca
                 let account = (authorities.first { $0.name == issuer } ?? authorities[0]).account
                 if let info = try await account.client.renewalInfo(for: id, deadline: .now + caTimeout) {
                     return RenewalWindowResponse(

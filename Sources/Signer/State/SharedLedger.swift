@@ -36,45 +36,41 @@ struct SharedLedger: Sendable {
                     logger.warning("test hook: holding the budget lock", metadata: ["signer.ca": "\(ca)", "test.pause_seconds": "\(pause.components.seconds)"])
                     try await Task.sleep(for: pause)
                 }
-                // Counted: certificates in 7 days and orders in 3 hours that were not exempt
-                // renewals, plus reservations still in progress.
-                let checks: [(what: String, limit: Int, condition: PostgresQuery, window: Int)] = [
-                    ("new certificates for \(nameSet.replacingOccurrences(of: ",", with: ", ")) in 7 days", limits.certificatesPerNameSet, """
-                        SELECT count(*)::int, min(at) FILTER (WHERE kind = 'certificate') FROM csrproxy_ledger
-                        WHERE ca = \(ca) AND NOT renewal AND names = \(nameSet) AND (
-                            (kind = 'certificate' AND at > now() - make_interval(secs => \(week))) OR (kind = 'pending' AND expires_at > now()))
-                        """, week),
-                    ("new certificates under \(registeredDomain) in 7 days", limits.certificatesPerRegisteredDomain, """
-                        SELECT count(*)::int, min(at) FILTER (WHERE kind = 'certificate') FROM csrproxy_ledger
-                        WHERE ca = \(ca) AND NOT renewal AND registered_domain = \(registeredDomain) AND (
-                            (kind = 'certificate' AND at > now() - make_interval(secs => \(week))) OR (kind = 'pending' AND expires_at > now()))
-                        """, week),
-                    ("new orders in 3 hours", limits.orders, """
-                        SELECT count(*)::int, min(at) FILTER (WHERE kind = 'order') FROM csrproxy_ledger
-                        WHERE ca = \(ca) AND NOT renewal AND (
-                            (kind = 'order' AND at > now() - make_interval(secs => \(threeHours))) OR (kind = 'pending' AND expires_at > now()))
-                        """, threeHours),
-                ]
-                let waiting = outbox?.pending ?? []
-                let waitingCounts = [
-                    waiting.filter { $0.kind == .certificate && $0.names.joined(separator: ",") == nameSet },
-                    waiting.filter { $0.kind == .certificate && $0.registeredDomain == registeredDomain },
-                    waiting.filter { $0.kind == .order },
-                ].map { entries in entries.filter { $0.ca == ca && !$0.renewal }.count }
-                for (check, alsoWaiting) in zip(checks, waitingCounts) {
-                    var counted = alsoWaiting
-                    var oldest: Date?
-                    for try await (count, first) in try await connection.query(check.condition, logger: logger).decode((Int, Date?).self) {
-                        counted += count
-                        oldest = first
-                    }
-                    guard counted >= check.limit else { continue }
-                    let freed = oldest.map { $0.addingTimeInterval(TimeInterval(check.window)) } ?? Date().addingTimeInterval(60)
-                    let seconds = max(1, Int(freed.timeIntervalSinceNow.rounded(.up)))
-                    return .failure(Problem(
-                        .budgetExhausted,
-                        detail: "the cluster's budget at \(ca) of \(check.limit) \(check.what) is spent (\(counted) counted across the signer nodes); the next is possible in \(seconds) s",
-                        retryAfterSeconds: seconds))
+                // Counted in one statement: what `BudgetPolicy` asks of each window, certificates
+                // and orders that were not exempt renewals plus reservations still in progress.
+                var counts: [BudgetPolicy.Window: BudgetPolicy.Count] = [:]
+                let rows = try await connection.query("""
+                    SELECT
+                        count(*) FILTER (WHERE kind = 'certificate' AND names = \(nameSet) AND at > now() - make_interval(secs => \(week)))::int,
+                        count(*) FILTER (WHERE kind = 'pending' AND names = \(nameSet))::int,
+                        min(at) FILTER (WHERE kind = 'certificate' AND names = \(nameSet) AND at > now() - make_interval(secs => \(week))),
+                        count(*) FILTER (WHERE kind = 'certificate' AND registered_domain = \(registeredDomain) AND at > now() - make_interval(secs => \(week)))::int,
+                        count(*) FILTER (WHERE kind = 'pending' AND registered_domain = \(registeredDomain))::int,
+                        min(at) FILTER (WHERE kind = 'certificate' AND registered_domain = \(registeredDomain) AND at > now() - make_interval(secs => \(week))),
+                        count(*) FILTER (WHERE kind = 'order' AND at > now() - make_interval(secs => \(threeHours)))::int,
+                        count(*) FILTER (WHERE kind = 'pending')::int,
+                        min(at) FILTER (WHERE kind = 'order' AND at > now() - make_interval(secs => \(threeHours)))
+                    FROM csrproxy_ledger
+                    WHERE ca = \(ca) AND NOT renewal AND (
+                        (kind = 'certificate' AND at > now() - make_interval(secs => \(week))) OR
+                        (kind = 'order' AND at > now() - make_interval(secs => \(threeHours))) OR
+                        (kind = 'pending' AND expires_at > now()))
+                    """, logger: logger)
+                for try await (nameSetSpent, nameSetPending, nameSetOldest, domainSpent, domainPending, domainOldest, ordersSpent, ordersPending, ordersOldest)
+                    in rows.decode((Int, Int, Date?, Int, Int, Date?, Int, Int, Date?).self) {
+                    counts[.nameSet] = .init(spent: nameSetSpent, inProgress: nameSetPending, oldest: nameSetOldest)
+                    counts[.registeredDomain] = .init(spent: domainSpent, inProgress: domainPending, oldest: domainOldest)
+                    counts[.orders] = .init(spent: ordersSpent, inProgress: ordersPending, oldest: ordersOldest)
+                }
+                // Records this node made while the database was away count too.
+                let waiting = (outbox?.pending ?? []).filter { $0.ca == ca && !$0.renewal }
+                counts[.nameSet]?.spent += waiting.filter { $0.kind == .certificate && $0.names.joined(separator: ",") == nameSet }.count
+                counts[.registeredDomain]?.spent += waiting.filter { $0.kind == .certificate && $0.registeredDomain == registeredDomain }.count
+                counts[.orders]?.spent += waiting.filter { $0.kind == .order }.count
+                if let refusal = BudgetPolicy.refusal(
+                    whose: "the cluster's", countedWhere: "across the signer nodes", ca: ca, limits: limits, names: nameSet.split(separator: ",").map(String.init),
+                    registeredDomain: registeredDomain, counts: { counts[$0] ?? .init() }) {
+                    return .failure(refusal)
                 }
                 var id: Int64 = 0
                 for try await inserted in try await connection.query("""
@@ -135,13 +131,13 @@ struct SharedLedger: Sendable {
     }
 
     /// A certificate any node of the cluster issued, by its ARI CertID: its names and key hash.
-    func certificate(withID id: String) async -> (names: [String], keySHA256: String?, ca: String)? {
+    func certificate(withID id: String) async -> IssuedCertificate? {
         do {
             let rows = try await client.query("""
                 SELECT names, key_sha256, ca FROM csrproxy_ledger WHERE certificate_id = \(id) AND kind = 'certificate' LIMIT 1
                 """, logger: logger)
             for try await (names, key, ca) in rows.decode((String, String?, String).self) {
-                return (names.split(separator: ",").map(String.init), key, ca)
+                return IssuedCertificate(names: names.split(separator: ",").map(String.init), keySHA256: key, ca: ca)
             }
         } catch {
             logger.warning("could not look a certificate up in the shared ledger", metadata: ["error": "\(String(reflecting: error))"])
