@@ -72,7 +72,10 @@ struct ChallengePublisher: DNS01Solver {
     /// answer (a node of a cluster that died), and one that answers SERVFAIL (a node cut off
     /// from the shared state) at once — but never our own listener.
     private func waitUntilServed(_ value: String, at name: DNSName, by server: ServedValueProbe.Server, giveUpAt: ContinuousClock.Instant) async throws {
-        var backoff = Duration.milliseconds(2)
+        // Fine steps at first: a peer or a cluster node usually serves the value within a few
+        // milliseconds, and a coarse doubling (2, 4, 8 ms) would make the order wait for the
+        // next step, not for the value.
+        var backoff = Duration.milliseconds(1)
         var lastProblem = "it served other values"
         var silentSince: ContinuousClock.Instant?
         while true {
@@ -104,7 +107,7 @@ struct ChallengePublisher: DNS01Solver {
             }
             logger.debug("challenge value not served yet", metadata: ["dns.query.name": "\(name)", "dns.server": "\(server.name)"])
             try await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .milliseconds(200))
+            backoff = min(backoff * 1.25, .milliseconds(200))
         }
     }
 

@@ -44,21 +44,21 @@ final class SharedChallengeStore: ChallengeStore {
         }
         let zoneKey = Self.key(origin), nameKey = Self.key(name), node = settings.node
         let leaseSeconds = Int(settings.lease.components.seconds)
-        let id: Int64 = try await shared("publish a challenge value") {
-            try await client.transaction(logger: logger) { connection in
-                var id: Int64 = 0
-                let rows = try await connection.query("""
-                    INSERT INTO csrproxy_challenge_values (zone, name, value, node, expires_at)
-                    VALUES (\(zoneKey), \(nameKey), \(value), \(node), now() + make_interval(secs => \(leaseSeconds)))
-                    RETURNING id
-                    """, logger: logger)
-                for try await inserted in rows.decode(Int64.self) { id = inserted }
-                try await Self.changed(zoneKey, on: connection, logger: logger)
-                return id
+        // One round trip: the row, the serial, the notification, and the zone as it now is.
+        let (id, zone): (Int64, ZoneNow) = try await shared("publish a challenge value") {
+            var id: Int64 = 0
+            var zone = ZoneNow()
+            let rows = try await client.query("""
+                SELECT id, serial, name, value FROM csrproxy_publish_value(\(zoneKey), \(nameKey), \(value), \(node), \(leaseSeconds))
+                """, logger: logger)
+            for try await (inserted, serial, name, value) in rows.decode((Int64, Int64, String?, String?).self) {
+                id = inserted
+                zone.add(serial: serial, name: name, value: value)
             }
+            return (id, zone)
         }
         owned.withLock { $0[Key(name: name.lowercased, value: value), default: []].append(id) }
-        try? await refresh(origin)
+        zone.apply(to: replica, in: origin)
     }
 
     @discardableResult
@@ -72,13 +72,12 @@ final class SharedChallengeStore: ChallengeStore {
         let zoneKey = Self.key(origin)
         // Kept for when the database answers again if it cannot be done now; the lease
         // withdraws it on every node if the database stays away.
-        await health.cleanUp("withdraw a challenge value", logger: logger) { [client, logger] in
-            try await client.transaction(logger: logger) { connection in
-                try await connection.query("DELETE FROM csrproxy_challenge_values WHERE id = \(id)", logger: logger)
-                try await Self.changed(zoneKey, on: connection, logger: logger)
-            }
+        await health.cleanUp("withdraw a challenge value", logger: logger) { [client, logger, replica] in
+            let rows = try await client.query("SELECT serial, name, value FROM csrproxy_withdraw_value(\(id), \(zoneKey))", logger: logger)
+            var zone = ZoneNow()
+            for try await (serial, name, value) in rows.decode((Int64, String?, String?).self) { zone.add(serial: serial, name: name, value: value) }
+            zone.apply(to: replica, in: origin)
         }
-        try? await SharedStateHealth.bounded("read a zone's shared values", within: .seconds(3)) { [self] in try await refresh(origin) }
         return true
     }
 
@@ -111,20 +110,28 @@ final class SharedChallengeStore: ChallengeStore {
 
     /// Reads the zone's live values and serial and applies them to this node's replica.
     func refresh(_ origin: DNSName) async throws {
-        let zoneKey = Self.key(origin)
+        var zone = ZoneNow()
+        let rows = try await client.query("SELECT serial, name, value FROM csrproxy_zone_now(\(Self.key(origin)))", logger: logger)
+        for try await (serial, name, value) in rows.decode((Int64, String?, String?).self) { zone.add(serial: serial, name: name, value: value) }
+        zone.apply(to: replica, in: origin)
+    }
+
+    /// A zone's serial and live values as one statement read them (`csrproxy_zone_now`: a row
+    /// per value, or one row with no value).
+    private struct ZoneNow {
         var serial: Int64?
         var values: [DNSName: [String]] = [:]
-        let rows = try await client.query("""
-            SELECT s.serial, v.name, v.value FROM csrproxy_zone_serials s
-            LEFT JOIN csrproxy_challenge_values v ON v.zone = s.zone AND v.expires_at > now()
-            WHERE s.zone = \(zoneKey)
-            """, logger: logger)
-        for try await (rowSerial, name, value) in rows.decode((Int64, String?, String?).self) {
-            serial = rowSerial
+
+        mutating func add(serial: Int64, name: String?, value: String?) {
+            self.serial = serial
             if let name, let value, let dnsName = try? DNSName(name) { values[dnsName, default: []].append(value) }
         }
-        guard let serial else { return }
-        replica.applyShared(values, serial: UInt32(truncatingIfNeeded: serial), in: origin)
+
+        /// A zone without a serial row (not prepared yet) changes nothing.
+        func apply(to replica: ZoneStore, in origin: DNSName) {
+            guard let serial else { return }
+            replica.applyShared(values, serial: UInt32(truncatingIfNeeded: serial), in: origin)
+        }
     }
 
     /// Makes sure every zone has a serial row, starting at the clock's seconds.

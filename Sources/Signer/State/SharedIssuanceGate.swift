@@ -51,21 +51,11 @@ struct SharedIssuanceGate: IssuanceGate {
     private func tryAcquire(_ key: String, capacity: Int) async throws -> Int64? {
         let node = settings.node
         let leaseSeconds = Int(settings.lease.components.seconds)
-        return try await client.transaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(key)))", logger: logger)
-            var live = 0
-            for try await count in try await connection.query(
-                "SELECT count(*)::int FROM csrproxy_permits WHERE key = \(key) AND expires_at > now()", logger: logger
-            ).decode(Int.self) { live = count }
-            guard live < capacity else { return nil }
-            var id: Int64?
-            for try await inserted in try await connection.query("""
-                INSERT INTO csrproxy_permits (key, node, expires_at)
-                VALUES (\(key), \(node), now() + make_interval(secs => \(leaseSeconds)))
-                RETURNING id
-                """, logger: logger).decode(Int64.self) { id = inserted }
-            return id
-        }
+        // One round trip: the lock, the count and the row (`csrproxy_take_permit`).
+        var id: Int64?
+        let rows = try await client.query("SELECT csrproxy_take_permit(\(key), \(capacity), \(node), \(leaseSeconds))", logger: logger)
+        for try await taken in rows.decode(Int64?.self) { id = taken }
+        return id
     }
 
     /// A permit that cannot be deleted now (within a few seconds) is deleted when the database

@@ -76,6 +76,64 @@ enum StateMigrations {
             )
             """,
         ],
+        // 6: one round trip, not five or six, for the steps every order takes: a permit
+        //    (lock, count, insert), and a challenge value published or withdrawn (the row, the
+        //    zone's serial, the notification, and the zone as it now is, for this node's
+        //    replica). PL/pgSQL takes a snapshot per statement, so the count after the lock
+        //    sees every permit committed before it; the lock ends with the call's transaction.
+        [
+            """
+            CREATE FUNCTION csrproxy_take_permit(p_key text, p_capacity bigint, p_node text, p_lease_seconds bigint)
+            RETURNS bigint LANGUAGE plpgsql AS $$
+            DECLARE
+                taken bigint;
+            BEGIN
+                PERFORM pg_advisory_xact_lock(hashtext(p_key));
+                IF (SELECT count(*) FROM csrproxy_permits WHERE key = p_key AND expires_at > now()) >= p_capacity THEN
+                    RETURN NULL;
+                END IF;
+                INSERT INTO csrproxy_permits (key, node, expires_at)
+                VALUES (p_key, p_node, now() + make_interval(secs => p_lease_seconds))
+                RETURNING id INTO taken;
+                RETURN taken;
+            END
+            $$
+            """,
+            """
+            CREATE FUNCTION csrproxy_zone_now(p_zone text)
+            RETURNS TABLE (serial bigint, name text, value text) LANGUAGE sql STABLE AS $$
+                SELECT s.serial, v.name, v.value FROM csrproxy_zone_serials s
+                LEFT JOIN csrproxy_challenge_values v ON v.zone = s.zone AND v.expires_at > now()
+                WHERE s.zone = p_zone
+            $$
+            """,
+            """
+            CREATE FUNCTION csrproxy_publish_value(p_zone text, p_name text, p_value text, p_node text, p_lease_seconds bigint)
+            RETURNS TABLE (id bigint, serial bigint, name text, value text) LANGUAGE plpgsql AS $$
+            DECLARE
+                inserted bigint;
+            BEGIN
+                INSERT INTO csrproxy_challenge_values (zone, name, value, node, expires_at)
+                VALUES (p_zone, p_name, p_value, p_node, now() + make_interval(secs => p_lease_seconds))
+                RETURNING csrproxy_challenge_values.id INTO inserted;
+                UPDATE csrproxy_zone_serials SET serial = csrproxy_zone_serials.serial + 1 WHERE zone = p_zone;
+                PERFORM pg_notify('csrproxy_challenges', p_zone);
+                RETURN QUERY SELECT inserted, z.serial, z.name, z.value FROM csrproxy_zone_now(p_zone) z;
+            END
+            $$
+            """,
+            """
+            CREATE FUNCTION csrproxy_withdraw_value(p_id bigint, p_zone text)
+            RETURNS TABLE (serial bigint, name text, value text) LANGUAGE plpgsql AS $$
+            BEGIN
+                DELETE FROM csrproxy_challenge_values WHERE id = p_id;
+                UPDATE csrproxy_zone_serials SET serial = csrproxy_zone_serials.serial + 1 WHERE zone = p_zone;
+                PERFORM pg_notify('csrproxy_challenges', p_zone);
+                RETURN QUERY SELECT z.serial, z.name, z.value FROM csrproxy_zone_now(p_zone) z;
+            END
+            $$
+            """,
+        ],
     ]
 
     static var latest: Int { versions.count }
