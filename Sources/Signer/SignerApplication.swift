@@ -191,8 +191,9 @@ func buildApplication(
         store: local.challenges, probe: local.probe, owned: owned,
         propagationTimeout: configuration.dns.propagationTimeout, metrics: metrics, logger: logger)
     // With a shared state the gate's caps hold across every node of the cluster.
+    let permitReleases = PermitReleases()
     let gate: any IssuanceGate = local.sharedState.map { shared in
-        SharedIssuanceGate(client: shared.client, settings: shared.store.settings, health: shared.health, logger: logger)
+        SharedIssuanceGate(client: shared.client, settings: shared.store.settings, health: shared.health, releases: permitReleases, logger: logger)
     } ?? InProcessIssuanceGate()
     let nodeRecords = NodeIssuanceRecords(ledger: local.ledger, authorities: authorities, logger: logger)
     let sharedLedger = local.sharedState.map { shared in
@@ -217,7 +218,7 @@ func buildApplication(
     if let shared = local.sharedState {
         // The client before its users, so it stops after them.
         let registration = NodeRegistration(client: shared.client, name: shared.store.settings.node, lease: shared.store.settings.nodeLease, logger: logger)
-        services += [shared.client, ChallengeReplication(store: shared.store, health: shared.health, registration: registration, logger: logger)] as [any Service]
+        services += [shared.client, ChallengeReplication(store: shared.store, health: shared.health, registration: registration, releases: permitReleases, logger: logger)] as [any Service]
         if let sharedLedger {
             services.append(SharedLedgerCompaction(ledger: sharedLedger, logger: logger))
             if let outbox = local.outbox { services.append(SharedLedgerSync(ledger: sharedLedger, outbox: outbox, logger: logger)) }

@@ -7,15 +7,17 @@ import Logging
 /// The composition root chooses; the issuer calls each step once.
 protocol IssuanceRecords: Sendable {
     /// Lets one new certificate for the order's names through at `authority` (inside its
-    /// budget, `BudgetPolicy`), or throws `budget-exhausted`. Pair with `release`.
-    func reserve(_ order: Issuer.Order, at authority: CertificateAuthority) async throws -> BudgetReservation
-    /// Ends a reservation: the order is recorded, or it never reached the CA.
+    /// budget, `BudgetPolicy`) and records `placed`, the order about to go to the CA; or throws
+    /// `budget-exhausted`. Pair with `release` (nothing was issued) or with `recordIssued`.
+    func reserve(_ order: Issuer.Order, at authority: CertificateAuthority, placing placed: IssuanceLedger.Entry) async throws -> BudgetReservation
+    /// Ends a reservation whose order issued nothing.
     func release(_ reservation: BudgetReservation) async
-    /// Records an order before it goes to the CA; a failure stops the order.
+    /// Records an order that spends no budget (an exempt renewal) before it goes to the CA; a
+    /// failure stops the order.
     func recordOrder(_ entry: IssuanceLedger.Entry) async throws
-    /// Records a certificate the CA issued. Never throws: the certificate is its requester's
-    /// whatever the records do.
-    func recordIssued(_ entry: IssuanceLedger.Entry) async
+    /// Records a certificate the CA issued, and ends the reservation it was ordered under.
+    /// Never throws: the certificate is its requester's whatever the records do.
+    func recordIssued(_ entry: IssuanceLedger.Entry, releasing reservation: BudgetReservation?) async
     /// A certificate this signer (or any node of its cluster) issued, by its ARI CertID.
     func certificate(withID id: String) async -> IssuedCertificate?
     /// Whether an exempt renewal has replaced the certificate with ARI CertID `id` already.
@@ -52,9 +54,16 @@ struct NodeIssuanceRecords: IssuanceRecords {
         self.logger = logger
     }
 
-    func reserve(_ order: Issuer.Order, at authority: CertificateAuthority) throws -> BudgetReservation {
+    func reserve(_ order: Issuer.Order, at authority: CertificateAuthority, placing placed: IssuanceLedger.Entry) throws -> BudgetReservation {
         let id = try authority.budget.reserve(names: order.names, registeredDomain: order.registeredDomain)
-        return BudgetReservation(ca: authority.name, id: Int64(bitPattern: id))
+        let reservation = BudgetReservation(ca: authority.name, id: Int64(bitPattern: id))
+        do {
+            try ledger.record(placed)
+        } catch {
+            release(reservation)
+            throw error
+        }
+        return reservation
     }
 
     func release(_ reservation: BudgetReservation) {
@@ -65,12 +74,13 @@ struct NodeIssuanceRecords: IssuanceRecords {
         try ledger.record(entry)
     }
 
-    func recordIssued(_ entry: IssuanceLedger.Entry) {
+    func recordIssued(_ entry: IssuanceLedger.Entry, releasing reservation: BudgetReservation?) {
         do {
             try ledger.record(entry)
         } catch {
             logger.critical("could not record an issued certificate in this node's ledger", metadata: ["error": "\(error)"])
         }
+        if let reservation { release(reservation) }
     }
 
     func certificate(withID id: String) -> IssuedCertificate? {

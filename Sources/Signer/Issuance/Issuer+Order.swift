@@ -16,28 +16,36 @@ extension Issuer {
         // Only a CA with ARI may be sent `replaces` (RFC 9773 §5), and only it exempts renewals.
         if order.replaces != nil, try await client.directory(deadline: order.deadline).renewalInfo != nil {
             do {
-                return try await placeWithinBudget(order, at: authority, with: client, exempt: true)
+                try await records.recordOrder(Self.placed(order, at: authority, renewal: true))
+                return try await issue(order, at: authority, with: client, exempt: true, releasing: nil)
             } catch let error as ACMEError where error.isAlreadyReplaced {
                 logger.notice("the CA says the certificate was replaced already: this renewal counts as a new certificate", metadata: [
                     "signer.zone": "\(order.zone)", "signer.ca": "\(authority.name)", "acme.replaces": "\(order.replaces ?? "")",
                 ])
             }
         }
-        let reservation = try await records.reserve(order, at: authority)
+        let reservation = try await records.reserve(order, at: authority, placing: Self.placed(order, at: authority, renewal: false))
         do {
-            let chain = try await placeWithinBudget(order, at: authority, with: client, exempt: false)
-            await records.release(reservation)
-            return chain
+            return try await issue(order, at: authority, with: client, exempt: false, releasing: reservation)
         } catch {
             await records.release(reservation)
             throw error
         }
     }
 
-    private func placeWithinBudget(_ order: Order, at authority: CertificateAuthority, with client: ACMEClient, exempt: Bool) async throws -> String {
+    /// The ledger's entry for an order about to go to the CA.
+    private static func placed(_ order: Order, at authority: CertificateAuthority, renewal: Bool) -> IssuanceLedger.Entry {
+        IssuanceLedger.Entry(
+            kind: .order, at: Date(), zone: order.zone, ca: authority.name, names: order.names.map { $0.lowercased() }.sorted(),
+            registeredDomain: order.registeredDomain, renewal: renewal)
+    }
+
+    /// The order at the CA, recorded already; the certificate is recorded before it is returned
+    /// (ending `reservation` with it), and from then on nothing here throws.
+    private func issue(
+        _ order: Order, at authority: CertificateAuthority, with client: ACMEClient, exempt: Bool, releasing reservation: BudgetReservation?
+    ) async throws -> String {
         let names = order.names.map { $0.lowercased() }.sorted()
-        let placed = IssuanceLedger.Entry(kind: .order, at: Date(), zone: order.zone, ca: authority.name, names: names, registeredDomain: order.registeredDomain, renewal: exempt)
-        try await records.recordOrder(placed)
         // The client must not order again by itself after `alreadyReplaced`: that order is a
         // new certificate, which `place` counts first.
         let issuance = IssuanceRequest(
@@ -51,7 +59,7 @@ extension Issuer {
             keySHA256: leaf.flatMap { try? Self.keyHash($0.publicKey) }, notAfter: leaf?.notValidAfter,
             renewal: issued.replaced != nil, replaced: issued.replaced)
         // The certificate is issued: from here nothing may keep it from its requester.
-        await records.recordIssued(certificate)
+        await records.recordIssued(certificate, releasing: reservation)
         metrics.recordCertificate(zone: order.zone, ca: authority.name, renewal: issued.replaced != nil)
         return issued.pemChain
     }

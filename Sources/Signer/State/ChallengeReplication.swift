@@ -14,6 +14,8 @@ struct ChallengeReplication: Service {
     let store: SharedChallengeStore
     let health: SharedStateHealth
     let registration: NodeRegistration
+    /// Where the permits given back on any node are told, for this node's gate.
+    let releases: PermitReleases
     let logger: Logger
     var reconcileInterval: Duration = .seconds(5)
     /// A heartbeat every second, and a LISTEN connection silent for three is taken for dead:
@@ -110,6 +112,10 @@ struct ChallengeReplication: Service {
                                     if notification.payload == heartbeatPayload {
                                         heard.now()
                                         health.connected(!reconciled.hasFailed, logger: logger)
+                                        continue
+                                    }
+                                    if let key = PermitReleases.key(inPayload: notification.payload) {
+                                        releases.released(key)
                                         continue
                                     }
                                     logger.debug("another node changed the shared values", metadata: ["dns.zone": "\(notification.payload)"])

@@ -6,10 +6,18 @@ struct PostgresIssuanceRecords: IssuanceRecords {
     let node: NodeIssuanceRecords
     let cluster: SharedLedger
 
-    func reserve(_ order: Issuer.Order, at authority: CertificateAuthority) async throws -> BudgetReservation {
+    func reserve(_ order: Issuer.Order, at authority: CertificateAuthority, placing placed: IssuanceLedger.Entry) async throws -> BudgetReservation {
         let id = try await cluster.reserve(
-            ca: authority.name, limits: authority.budget.limits, names: order.names, zone: order.zone, registeredDomain: order.registeredDomain)
-        return BudgetReservation(ca: authority.name, id: id)
+            ca: authority.name, limits: authority.budget.limits, names: order.names, zone: order.zone, registeredDomain: order.registeredDomain,
+            placing: placed)
+        let reservation = BudgetReservation(ca: authority.name, id: id)
+        do {
+            try node.recordOrder(placed)
+        } catch {
+            await release(reservation)
+            throw error
+        }
+        return reservation
     }
 
     func release(_ reservation: BudgetReservation) async {
@@ -21,9 +29,9 @@ struct PostgresIssuanceRecords: IssuanceRecords {
         try await cluster.record(entry)
     }
 
-    func recordIssued(_ entry: IssuanceLedger.Entry) async {
-        node.recordIssued(entry)
-        await cluster.recordIssued(entry)
+    func recordIssued(_ entry: IssuanceLedger.Entry, releasing reservation: BudgetReservation?) async {
+        node.recordIssued(entry, releasing: nil)
+        await cluster.recordIssued(entry, releasing: reservation?.id)
     }
 
     func certificate(withID id: String) async -> IssuedCertificate? {

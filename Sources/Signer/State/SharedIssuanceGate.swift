@@ -10,10 +10,13 @@ struct SharedIssuanceGate: IssuanceGate {
     let client: PostgresClient
     let settings: SignerConfiguration.PostgresSettings
     let health: SharedStateHealth
+    /// Releases on other nodes, heard on the replication channel.
+    let releases: PermitReleases
     let local = InProcessIssuanceGate()
     let logger: Logger
-    /// How often a waiter asks again while the permits are taken elsewhere.
-    static let pollInterval = Duration.milliseconds(50)
+    /// How long a waiter waits for a release it hears of before it asks again anyway (a
+    /// notification lost while the LISTEN connection was down).
+    static let pollInterval = Duration.milliseconds(200)
 
     func withPermits<Result: Sendable>(for keys: [String], capacity: Int, _ body: () async throws -> Result) async throws -> Result {
         try await local.withPermits(for: keys, capacity: capacity) {
@@ -32,7 +35,12 @@ struct SharedIssuanceGate: IssuanceGate {
         }
     }
 
+    /// Asks for a permit, and while the others hold them all, again each time one is released
+    /// anywhere in the cluster (or after `pollInterval`, with jitter so that waiters on several
+    /// nodes do not ask in step).
     private func acquire(_ key: String, capacity: Int) async throws -> Int64 {
+        var ticket = releases.listen(key)
+        defer { releases.stopListening(ticket) }
         while true {
             try Task.checkCancellation()
             let taken: Int64?
@@ -42,8 +50,7 @@ struct SharedIssuanceGate: IssuanceGate {
                 throw SignerError(.stateUnavailable, "could not take an issuance permit in the shared state (PostgreSQL): \(error.serverInfo?[.message] ?? "\(error.code)")")
             }
             if let taken { return taken }
-            // Jitter, so waiters on several nodes do not ask in step.
-            try await Task.sleep(for: Self.pollInterval * Double.random(in: 0.5...1.5))
+            ticket = await releases.wait(ticket, atMost: Self.pollInterval * Double.random(in: 0.5...1.5))
         }
     }
 
@@ -63,7 +70,8 @@ struct SharedIssuanceGate: IssuanceGate {
     private func release(_ ids: [Int64]) async {
         guard !ids.isEmpty else { return }
         await health.cleanUp("return issuance permits", logger: logger) { [client, logger] in
-            try await client.query("DELETE FROM csrproxy_permits WHERE id = ANY(\(ids))", logger: logger)
+            // Deleted, and a notification per key wakes the waiters on every node.
+            try await client.query("SELECT csrproxy_release_permits(\(ids))", logger: logger)
         }
     }
 }

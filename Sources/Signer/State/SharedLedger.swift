@@ -22,8 +22,11 @@ struct SharedLedger: Sendable {
     /// stopped mid-transaction would (`CSRPROXY_TEST_HOLD_BUDGET_LOCK_SECONDS`).
     var holdInBudgetLock: OneShotPause?
 
-    /// Lets one new certificate for `names` through at `ca`, or throws `budget-exhausted`.
-    func reserve(ca: String, limits: SignerConfiguration.Budgets, names: [String], zone: String, registeredDomain: String) async throws -> Int64 {
+    /// Lets one new certificate for `names` through at `ca` and records `placed`, the order
+    /// about to go to the CA, in the same transaction; or throws `budget-exhausted`.
+    func reserve(
+        ca: String, limits: SignerConfiguration.Budgets, names: [String], zone: String, registeredDomain: String, placing placed: IssuanceLedger.Entry
+    ) async throws -> Int64 {
         let nameSet = names.map { $0.lowercased() }.sorted().joined(separator: ",")
         let node = settings.node
         let leaseSeconds = Int(settings.lease.components.seconds)
@@ -73,11 +76,16 @@ struct SharedLedger: Sendable {
                     return .failure(refusal)
                 }
                 var id: Int64 = 0
-                for try await inserted in try await connection.query("""
+                // The reservation and the order in one statement: a round trip fewer.
+                let inserted = try await connection.query("""
+                    WITH placed AS (
+                        INSERT INTO csrproxy_ledger (kind, node, zone, ca, names, registered_domain, renewal)
+                        VALUES ('order', \(node), \(placed.zone), \(ca), \(placed.names.joined(separator: ",")), \(placed.registeredDomain), \(placed.renewal)))
                     INSERT INTO csrproxy_ledger (kind, expires_at, node, zone, ca, names, registered_domain, renewal)
                     VALUES ('pending', now() + make_interval(secs => \(leaseSeconds)), \(node), \(zone), \(ca), \(nameSet), \(registeredDomain), false)
                     RETURNING id
-                    """, logger: logger).decode(Int64.self) { id = inserted }
+                    """, logger: logger)
+                for try await row in inserted.decode(Int64.self) { id = row }
                 return .success(id)
             }
         }
@@ -93,11 +101,13 @@ struct SharedLedger: Sendable {
     }
 
     /// Records an order placed or a certificate issued, for every node's budgets, at the
-    /// database's time, or at `at` for a record that waited in the outbox.
-    func record(_ entry: IssuanceLedger.Entry, at: Date? = nil) async throws {
+    /// database's time, or at `at` for a record that waited in the outbox; and ends the
+    /// reservation `releasing` in the same statement.
+    func record(_ entry: IssuanceLedger.Entry, at: Date? = nil, releasing reservation: Int64? = nil) async throws {
         let kind = entry.kind.rawValue, node = settings.node, ca = entry.ca ?? "", names = entry.names.joined(separator: ",")
         _ = try await stateCall("record the \(kind) in the shared ledger") {
             try await client.query("""
+                WITH ended AS (DELETE FROM csrproxy_ledger WHERE id = \(reservation) AND kind = 'pending')
                 INSERT INTO csrproxy_ledger (kind, at, node, zone, ca, names, registered_domain, renewal, certificate_id, key_sha256, replaced)
                 VALUES (\(kind), coalesce(\(at), now()), \(node), \(entry.zone), \(ca), \(names), \(entry.registeredDomain), \(entry.renewal), \(entry.certificateID), \(entry.keySHA256), \(entry.replaced))
                 """, logger: logger)
@@ -107,12 +117,14 @@ struct SharedLedger: Sendable {
     /// Records a certificate the CA has issued: within `bound`, or else in the outbox, to be
     /// written when the shared ledger answers again. Never throws: the certificate is the
     /// requester's whatever the database does.
-    func recordIssued(_ entry: IssuanceLedger.Entry, bound: Duration = .seconds(5)) async {
+    /// `releasing` ends that reservation with it (or, when the record waits, on its own).
+    func recordIssued(_ entry: IssuanceLedger.Entry, releasing reservation: Int64? = nil, bound: Duration = .seconds(5)) async {
         do {
             try await health.attempt("record an issued certificate", within: bound) { [self] in
-                try await record(entry)
+                try await record(entry, releasing: reservation)
             }
         } catch {
+            if let reservation { await release(reservation) }
             guard let outbox else {
                 logger.error("could not record an issued certificate in the shared ledger", metadata: ["error": "\(String(reflecting: error))"])
                 return

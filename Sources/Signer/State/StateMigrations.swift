@@ -77,7 +77,8 @@ enum StateMigrations {
             """,
         ],
         // 6: one round trip, not five or six, for the steps every order takes: a permit
-        //    (lock, count, insert), and a challenge value published or withdrawn (the row, the
+        //    taken (lock, count, insert) or given back (and the waiters on every node told),
+        //    and a challenge value published or withdrawn (the row, the
         //    zone's serial, the notification, and the zone as it now is, for this node's
         //    replica). PL/pgSQL takes a snapshot per statement, so the count after the lock
         //    sees every permit committed before it; the lock ends with the call's transaction.
@@ -96,6 +97,21 @@ enum StateMigrations {
                 VALUES (p_key, p_node, now() + make_interval(secs => p_lease_seconds))
                 RETURNING id INTO taken;
                 RETURN taken;
+            END
+            $$
+            """,
+            """
+            CREATE FUNCTION csrproxy_release_permits(p_ids bigint[])
+            RETURNS integer LANGUAGE plpgsql AS $$
+            DECLARE
+                released text;
+                given_back integer := 0;
+            BEGIN
+                FOR released IN DELETE FROM csrproxy_permits WHERE id = ANY(p_ids) RETURNING key LOOP
+                    PERFORM pg_notify('csrproxy_challenges', 'permit ' || released);
+                    given_back := given_back + 1;
+                END LOOP;
+                RETURN given_back;
             END
             $$
             """,
