@@ -165,6 +165,37 @@ extension ClusterFaultTests {
 }
 
 extension ClusterFaultTests {
+    /// A node whose link to PostgreSQL goes silent (the relay holds every byte, as a partition
+    /// does) just before a request still answers it by its deadline: the query that never
+    /// returns is abandoned, not waited for (a task group would wait for TCP to give up, which
+    /// takes hours). Once the link is back, the permit the abandoned query took is given back.
+    @Test func aRequestNeverOutlivesItsDeadlineBecauseOfTheDatabase() async throws {
+        let cluster = try await SignerCluster(nodes: 1, deadlineSeconds: 5)
+        defer { cluster.stop() }
+        let relay = try PartitionRelay(forwardingTo: cluster.postgres.socketPath)
+        defer { relay.stop() }
+        try await cluster.restart(0, replacing: [
+            ("url = \"\(cluster.postgres.url)\"", "url = \"postgresql://csrproxy@127.0.0.1:\(relay.port)/postgres?sslmode=disable\""),
+        ])
+        #expect(try await cluster.requestCertificate(node: 0).status == 200)
+
+        // Cut before the node's heartbeat can tell (it needs 3 s): the order's first query hangs.
+        relay.cut()
+        let started = ContinuousClock.now
+        let answer = try await cluster.requestCertificate(node: 0)
+        let took = ContinuousClock.now - started
+        print("a request to a node whose database went silent answered \(answer.status) in \(took) (deadline 5 s)")
+        #expect(answer.status == 503, "\(answer.status) \(answer.text.prefix(400))")
+        #expect(took < .seconds(9), "the request waited \(took) for the database, past its 5 s deadline")
+        relay.restore()
+        try await cluster.waitUntilReady(0, timeout: .seconds(20))
+        let left = try await Self.nothingHeld(cluster, within: .seconds(20))
+        #expect(left == "0 permits, 0 values, 0 reservations")
+        #expect(try await cluster.requestCertificate(node: 0).status == 200)
+    }
+}
+
+extension ClusterFaultTests {
     /// Node 2 reaches PostgreSQL through a relay the test cuts for 20 s, silently, as a
     /// partition does (no connection closes), while 10 orders spread over the three nodes are
     /// in flight: the front holds pebble's challenge answers, so each has published its value

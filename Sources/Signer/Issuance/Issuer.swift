@@ -57,7 +57,9 @@ struct Issuer: Sendable {
             // The ACME flow stops itself at `deadline` and cleans up (withdraws its TXT value,
             // deactivates authorizations); this outer bound, a little later, only catches a wait
             // for a permit that lasts the whole deadline, or a flow that hangs regardless.
-            let (pem, ca) = try await withDeadline(deadline + .seconds(2), orThrow: { DeadlinePassed() }) {
+            // Abandoned, not waited for, past it: a query to a database that went silent does
+            // not end when cancelled, and the requester must have its answer.
+            let (pem, ca) = try await abandoning(at: deadline + .seconds(2), orThrow: { DeadlinePassed() }) {
                 try await gate.withPermits(for: keys, capacity: capacity) {
                     metrics.orderStarted()
                     defer { metrics.orderEnded() }

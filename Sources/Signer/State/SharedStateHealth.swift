@@ -110,48 +110,7 @@ final class SharedStateHealth: Sendable {
     /// group does, would wait for TCP to give up, which takes hours. The abandoned task ends
     /// when its connection does.
     static func bounded<T: Sendable>(_ what: String, within bound: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let race = Race<T>()
-        return try await withCheckedThrowingContinuation { continuation in
-            race.start(continuation)
-            let timer = Task {
-                guard (try? await Task.sleep(for: bound)) != nil else { return }
-                race.finish(.failure(SignerError(.stateUnavailable, "could not \(what): the shared state did not answer within \(bound)")))
-            }
-            race.run(Task {
-                do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
-                timer.cancel()
-            })
-        }
+        try await abandoning(at: .now + bound, orThrow: { SignerError(.stateUnavailable, "could not \(what): the shared state did not answer within \(bound)") }, body)
     }
 }
 
-/// The first of a piece of work and its timer to finish resumes the caller; a timer that
-/// wins cancels the work, which may still take its time to notice.
-private final class Race<T: Sendable>: Sendable {
-    private struct State {
-        var caller: CheckedContinuation<T, any Error>?
-        var work: Task<Void, Never>?
-        var done = false
-    }
-    private let state = Mutex(State())
-
-    func start(_ caller: CheckedContinuation<T, any Error>) { state.withLock { $0.caller = caller } }
-
-    func run(_ work: Task<Void, Never>) {
-        let cancel = state.withLock { state in
-            state.work = work
-            return state.done
-        }
-        if cancel { work.cancel() }
-    }
-
-    func finish(_ result: Result<T, any Error>) {
-        let (caller, work) = state.withLock { state in
-            defer { state.caller = nil; state.done = true }
-            return (state.caller, state.work)
-        }
-        guard let caller else { return }
-        caller.resume(with: result)
-        if case .failure = result { work?.cancel() }
-    }
-}
