@@ -186,3 +186,11 @@ extension DNSName: CustomStringConvertible {
         return text
     }
 }
+
+extension Collection where Element == DNSName {
+    /// The deepest of these zones that holds `name` (at its apex or below): the zone a name
+    /// belongs to when zones nest (`eval.example.com` inside `example.com`).
+    public func deepestZone(containing name: DNSName) -> DNSName? {
+        filter { name.isSubdomain(of: $0) }.max { $0.labelCount < $1.labelCount }
+    }
+}

@@ -134,7 +134,7 @@ final class DynamicUpdateStore: ChallengeStore {
     /// The zone `name` is in; only `_acme-challenge` names are ever updated.
     private func zone(of name: DNSName) throws -> DNSName {
         guard name.labels.first.map({ String(decoding: $0, as: UTF8.self).lowercased() }) == "_acme-challenge",
-              let origin = origins.filter({ name.isSubdomain(of: $0) }).max(by: { $0.labelCount < $1.labelCount })
+              let origin = origins.deepestZone(containing: name)
         else {
             throw SignerError(.dnsPublishing, "\(name) is not an _acme-challenge name in a configured zone; the signer updates nothing else")
         }

@@ -119,7 +119,7 @@ public enum SharedStateSchema {
         return try await withThrowingTaskGroup(of: Report?.self) { group in
             group.addTask { await client.run(); return nil }
             defer { group.cancelAll() }
-            do {
+            return try await postgresCall("migrate the shared state as \(role)") {
                 let (from, to) = try await StateMigrations.migrate(client, role: role, logger: logger)
                 var report = Report(from: from, to: to)
                 if role != nodes {
@@ -127,8 +127,6 @@ public enum SharedStateSchema {
                     report.grantedObjects = try await StateMigrations.grant(to: nodes, client, logger: logger)
                 }
                 return report
-            } catch let error as PSQLError {
-                throw SignerError(.stateUnavailable, "cannot migrate the shared state as \(role): \(error.serverInfo?[.message] ?? "\(error.code)")")
             }
         }
     }

@@ -45,7 +45,7 @@ final class SharedChallengeStore: ChallengeStore {
         let zoneKey = Self.key(origin), nameKey = Self.key(name), node = settings.node
         let leaseSeconds = Int(settings.lease.components.seconds)
         // One round trip: the row, the serial, the notification, and the zone as it now is.
-        let (id, zone): (Int64, ZoneNow) = try await shared("publish a challenge value") {
+        let (id, zone): (Int64, ZoneNow) = try await postgresCall("publish a challenge value in the shared state") {
             var id: Int64 = 0
             var zone = ZoneNow()
             let rows = try await client.query("""
@@ -167,17 +167,8 @@ final class SharedChallengeStore: ChallengeStore {
         try await connection.query("SELECT pg_notify(\(channel), \(zone))", logger: logger)
     }
 
-    /// Runs a write, turning a database failure into a 503-shaped error that says so.
-    private func shared<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as PSQLError {
-            throw SignerError(.stateUnavailable, "could not \(what) in the shared state (PostgreSQL): \(error.serverInfo?[.message] ?? "\(error.code)")")
-        }
-    }
-
     private func zone(of name: DNSName) throws -> DNSName {
-        guard let origin = origins.filter({ name.isSubdomain(of: $0) }).max(by: { $0.labelCount < $1.labelCount }) else {
+        guard let origin = origins.deepestZone(containing: name) else {
             throw SignerError(.dnsPublishing, "\(name) is in none of the zones served")
         }
         return origin

@@ -43,12 +43,7 @@ struct SharedIssuanceGate: IssuanceGate {
         defer { releases.stopListening(ticket) }
         while true {
             try Task.checkCancellation()
-            let taken: Int64?
-            do {
-                taken = try await tryAcquire(key, capacity: capacity)
-            } catch let error as PSQLError {
-                throw SignerError(.stateUnavailable, "could not take an issuance permit in the shared state (PostgreSQL): \(error.serverInfo?[.message] ?? "\(error.code)")")
-            }
+            let taken = try await postgresCall("take an issuance permit in the shared state") { try await tryAcquire(key, capacity: capacity) }
             if let taken { return taken }
             ticket = await releases.wait(ticket, atMost: Self.pollInterval * Double.random(in: 0.5...1.5))
         }

@@ -32,7 +32,7 @@ struct SharedLedger: Sendable {
         let leaseSeconds = Int(settings.lease.components.seconds)
         let week = Int(SignerConfiguration.Budgets.certificateWindow)
         let threeHours = Int(SignerConfiguration.Budgets.orderWindow)
-        let outcome: Result<Int64, Problem> = try await stateCall("check the CA budget") {
+        let outcome: Result<Int64, Problem> = try await postgresCall("check the CA budget") {
             try await client.transaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(hashtext('budget:' || \(ca)))", logger: logger)
                 if let pause = holdInBudgetLock?.take() {
@@ -105,7 +105,7 @@ struct SharedLedger: Sendable {
     /// reservation `releasing` in the same statement.
     func record(_ entry: IssuanceLedger.Entry, at: Date? = nil, releasing reservation: Int64? = nil) async throws {
         let kind = entry.kind.rawValue, node = settings.node, ca = entry.ca ?? "", names = entry.names.joined(separator: ",")
-        _ = try await stateCall("record the \(kind) in the shared ledger") {
+        _ = try await postgresCall("record the \(kind) in the shared ledger") {
             try await client.query("""
                 WITH ended AS (DELETE FROM csrproxy_ledger WHERE id = \(reservation) AND kind = 'pending')
                 INSERT INTO csrproxy_ledger (kind, at, node, zone, ca, names, registered_domain, renewal, certificate_id, key_sha256, replaced)
@@ -192,13 +192,6 @@ struct SharedLedger: Sendable {
         return removed
     }
 
-    private func stateCall<T: Sendable>(_ what: String, _ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as PSQLError {
-            throw SignerError(.stateUnavailable, "could not \(what) (PostgreSQL): \(error.serverInfo?[.message] ?? "\(error.code)")")
-        }
-    }
 }
 
 /// Compacts the shared ledger once a minute, on every node (the DELETE is idempotent).
