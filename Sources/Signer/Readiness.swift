@@ -10,15 +10,15 @@ final class Readiness: Sendable {
     }
     private let state: Mutex<State>
     /// With a shared state (PostgreSQL), whether it is reachable.
-    let sharedState: SharedStateHealth?
+    let postgres: PostgresHealth?
 
-    init(needsAPICertificate: Bool, sharedState: SharedStateHealth? = nil) {
+    init(needsAPICertificate: Bool, postgres: PostgresHealth? = nil) {
         state = Mutex(State(apiCertificate: !needsAPICertificate))
-        self.sharedState = sharedState
+        self.postgres = postgres
     }
 
     /// False while the shared state is unreachable: a new order could not publish its value.
-    var canTakeOrders: Bool { sharedState?.isConnected ?? true }
+    var canTakeOrders: Bool { postgres?.isConnected ?? true }
 
     func dnsBound() { state.withLock { $0.dns = true } }
     func httpBound() { state.withLock { $0.http = true } }

@@ -50,12 +50,12 @@ struct LocalResources {
     /// Where challenge values go: `store`, the publisher's primary, or the shared state.
     let challenges: any ChallengeStore
     /// With `[state] backend = "postgres"`: the client, the shared store and its health.
-    let sharedState: (client: PostgresClient, store: SharedChallengeStore, health: SharedStateHealth)?
+    let postgres: (client: PostgresClient, store: PostgresChallengeStore, health: PostgresHealth)?
     /// One per CA, in `configuration.cas` order, as are `trustRoots`.
     let accountKeys: [ACMEAccountKey]
     let ledger: IssuanceLedger
     /// With a shared state: the records it has not taken yet.
-    let outbox: SharedLedgerOutbox?
+    let outbox: PostgresLedgerOutbox?
     let domains: RegisteredDomains
     let trustRoots: [[String]]
     let probe: ServedValueProbe
@@ -72,10 +72,10 @@ struct LocalResources {
             let client = try settings.makeClient(logger: logger)
             // Until the database answers, and whenever it is lost, this node's copy of the
             // challenge values may be stale: its DNS answers TXT questions SERVFAIL meanwhile.
-            let health = SharedStateHealth(onChange: { up in zoneStore.setRunTimeValuesCurrent(up) })
-            let shared = SharedChallengeStore(
+            let health = PostgresHealth(onChange: { up in zoneStore.setRunTimeValuesCurrent(up) })
+            let shared = PostgresChallengeStore(
                 client: client, settings: settings, replica: zoneStore, origins: configuration.zones.map(\.dns.origin), health: health, logger: logger)
-            sharedState = (client, shared, health)
+            postgres = (client, shared, health)
         } else {
             let serials = try ZoneSerials(path: ZoneSerials.path(besideAccountKey: configuration.acme.accountKeyPath), logger: logger)
             store = try ZoneStore(
@@ -85,12 +85,12 @@ struct LocalResources {
                     return dns
                 },
                 reservation: serials.reservation)
-            sharedState = nil
+            postgres = nil
         }
         testHoldInBudgetLock = ProcessInfo.processInfo.environment["CSRPROXY_TEST_HOLD_BUDGET_LOCK_SECONDS"].flatMap(Int.init)
         accountKeys = try configuration.cas.map { try AccountManager.loadOrCreateKey(at: $0.accountKeyPath, logger: logger) }
         ledger = try IssuanceLedger(path: IssuanceLedger.path(besideAccountKey: configuration.acme.accountKeyPath))
-        outbox = sharedState == nil ? nil : try SharedLedgerOutbox(path: SharedLedgerOutbox.path(besideAccountKey: configuration.acme.accountKeyPath))
+        outbox = postgres == nil ? nil : try PostgresLedgerOutbox(path: PostgresLedgerOutbox.path(besideAccountKey: configuration.acme.accountKeyPath))
         domains = try RegisteredDomains(zones: configuration.zones)
         trustRoots = try configuration.cas.map { ca in
             try ca.trustRootPaths.map { path in
@@ -102,7 +102,7 @@ struct LocalResources {
         let group = MultiThreadedEventLoopGroup.singleton
         switch configuration.dns.mode {
         case .authoritative:
-            challenges = sharedState?.store ?? store
+            challenges = postgres?.store ?? store
             probe = try ServedValueProbe(listener: configuration.dns.listen[0], others: Self.probedNameservers(configuration.dns), eventLoopGroup: group)
         case .rfc2136(let settings):
             challenges = DynamicUpdateStore(settings: settings, origins: configuration.zones.map(\.dns.origin), challengeTTL: configuration.dns.challengeTTL)
@@ -146,7 +146,7 @@ func buildApplication(
     let metrics = SignerMetrics(labelKeys: configuration.http.metricLabelKeys, allowedValues: configuration.http.metricLabelValues)
     var needsAPICertificate = false
     if case .automatic = configuration.http.tls { needsAPICertificate = true }
-    let readiness = Readiness(needsAPICertificate: needsAPICertificate, sharedState: local.sharedState?.health)
+    let readiness = Readiness(needsAPICertificate: needsAPICertificate, postgres: local.postgres?.health)
     // systemd hears READY=1 only once both DNS and HTTP are bound (Type=notify units).
     let (ready, readyContinuation) = AsyncStream.makeStream(of: String.self)
     let startup = StartupReport { addresses in
@@ -192,16 +192,16 @@ func buildApplication(
         propagationTimeout: configuration.dns.propagationTimeout, metrics: metrics, logger: logger)
     // With a shared state the gate's caps hold across every node of the cluster.
     let permitReleases = PermitReleases()
-    let gate: any IssuanceGate = local.sharedState.map { shared in
-        SharedIssuanceGate(client: shared.client, settings: shared.store.settings, health: shared.health, releases: permitReleases, logger: logger)
+    let gate: any IssuanceGate = local.postgres.map { shared in
+        PostgresIssuanceGate(client: shared.client, settings: shared.store.settings, health: shared.health, releases: permitReleases, logger: logger)
     } ?? InProcessIssuanceGate()
     let nodeRecords = NodeIssuanceRecords(ledger: local.ledger, authorities: authorities, logger: logger)
-    let sharedLedger = local.sharedState.map { shared in
-        SharedLedger(client: shared.client, settings: shared.store.settings, logger: logger, health: shared.health, outbox: local.outbox,
+    let postgresLedger = local.postgres.map { shared in
+        PostgresLedger(client: shared.client, settings: shared.store.settings, logger: logger, health: shared.health, outbox: local.outbox,
                      holdInBudgetLock: local.testHoldInBudgetLock.map { OneShotPause(.seconds($0)) })
     }
     // A cluster's budgets hold across every node.
-    let records: any IssuanceRecords = sharedLedger.map { PostgresIssuanceRecords(node: nodeRecords, cluster: $0) } ?? nodeRecords
+    let records: any IssuanceRecords = postgresLedger.map { PostgresIssuanceRecords(node: nodeRecords, cluster: $0) } ?? nodeRecords
     let issuer = Issuer(
         zoneTable: CurrentZoneTable(ZoneTable(zones: configuration.zones)), gate: gate, publisher: publisher,
         authorities: authorities, records: records, domains: local.domains, pauses: CAPauses(),
@@ -215,13 +215,13 @@ func buildApplication(
     // services that use a CA client stop before the clients are shut down (`extraServices`),
     // and DNS answers to the end.
     var services: [any Service] = [dnsService] + extraServices
-    if let shared = local.sharedState {
+    if let shared = local.postgres {
         // The client before its users, so it stops after them.
         let registration = NodeRegistration(client: shared.client, name: shared.store.settings.node, lease: shared.store.settings.nodeLease, logger: logger)
         services += [shared.client, ChallengeReplication(store: shared.store, health: shared.health, registration: registration, releases: permitReleases, logger: logger)] as [any Service]
-        if let sharedLedger {
-            services.append(SharedLedgerCompaction(ledger: sharedLedger, logger: logger))
-            if let outbox = local.outbox { services.append(SharedLedgerSync(ledger: sharedLedger, outbox: outbox, logger: logger)) }
+        if let postgresLedger {
+            services.append(PostgresLedgerCompaction(ledger: postgresLedger, logger: logger))
+            if let outbox = local.outbox { services.append(PostgresLedgerSync(ledger: postgresLedger, outbox: outbox, logger: logger)) }
         }
     }
     services += authorities.map { AccountRegistrationService(account: $0.account, logger: logger) }

@@ -43,7 +43,7 @@ struct MigrateCommand: AsyncParsableCommand {
         let logger = logging.bootstrap(label: "csrproxy.signer", environment: ProcessInfo.processInfo.environment)
         do {
             let configuration = try SignerConfiguration(contentsOfFile: configurationFile.config)
-            let report = try await SharedStateSchema.migrate(
+            let report = try await PostgresSchema.migrate(
                 configuration: configuration, administrator: databaseURL, passwordFile: passwordFile, logger: logger)
             let what = report.from == report.to ? "already at schema version \(report.to)" : "schema version \(report.from) -> \(report.to)"
             FileDescriptorOutput.standardOutput.write("shared state: \(what)\n")

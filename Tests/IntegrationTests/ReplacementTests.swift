@@ -191,7 +191,7 @@ struct ReplacementTests {
     /// The CA has issued, and PostgreSQL goes away before the signer records the certificate in
     /// the shared ledger: the requester still gets its certificate, the record waits on the
     /// node's disk (it survives SIGKILL), and the shared ledger holds it once PostgreSQL is back.
-    @Test func anIssuedCertificateOutlivesTheSharedLedgersOutage() async throws {
+    @Test func anIssuedCertificateOutlivesThePostgresLedgersOutage() async throws {
         // Restarted after a SIGKILL, the node waits for its own name's lease: 5 s here.
         let cluster = try await SignerCluster(nodes: 1, nodeLeaseSeconds: 5, front: true)
         defer { cluster.stop() }

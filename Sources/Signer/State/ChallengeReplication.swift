@@ -11,8 +11,8 @@ import Synchronization
 /// the values whose lease ran out (their node died). While the database is away it says so
 /// (`/readyz`, and new requests get 503) and keeps trying; DNS serves the last copy meanwhile.
 struct ChallengeReplication: Service {
-    let store: SharedChallengeStore
-    let health: SharedStateHealth
+    let store: PostgresChallengeStore
+    let health: PostgresHealth
     let registration: NodeRegistration
     /// Where the permits given back on any node are told, for this node's gate.
     let releases: PermitReleases
@@ -71,7 +71,7 @@ struct ChallengeReplication: Service {
         var said: String?
         while !Task.isCancelled {
             do {
-                let (from, to) = try await SharedStateHealth.bounded("read the schema's version", within: heartbeatTimeout * 2) {
+                let (from, to) = try await PostgresHealth.bounded("read the schema's version", within: heartbeatTimeout * 2) {
                     try await StateMigrations.migrate(store.client, role: store.settings.username, logger: logger)
                 }
                 logger.info("shared state ready", metadata: ["state.schema.version": "\(to)", "state.schema.was": "\(from)", "state.node": "\(store.settings.node)"])
@@ -98,9 +98,9 @@ struct ChallengeReplication: Service {
         while !Task.isCancelled {
             do {
                 try await store.client.withConnection { connection in
-                    try await connection.listen(on: SharedChallengeStore.channel) { notifications in
+                    try await connection.listen(on: PostgresChallengeStore.channel) { notifications in
                         // Caught up after (re)connecting, then one zone per notification.
-                        try await SharedStateHealth.bounded("catch up with the shared values", within: heartbeatTimeout) { try await store.prepare() }
+                        try await PostgresHealth.bounded("catch up with the shared values", within: heartbeatTimeout) { try await store.prepare() }
                         let heard = HeartbeatClock()
                         reconciled.failed(false)
                         health.connected(true, logger: logger)
@@ -119,13 +119,13 @@ struct ChallengeReplication: Service {
                                         continue
                                     }
                                     logger.debug("another node changed the shared values", metadata: ["dns.zone": "\(notification.payload)"])
-                                    guard let origin = store.origins.first(where: { SharedChallengeStore.key($0) == notification.payload }) else { continue }
-                                    try await SharedStateHealth.bounded("read a zone's shared values", within: heartbeatTimeout) { try await store.refresh(origin) }
+                                    guard let origin = store.origins.first(where: { PostgresChallengeStore.key($0) == notification.payload }) else { continue }
+                                    try await PostgresHealth.bounded("read a zone's shared values", within: heartbeatTimeout) { try await store.refresh(origin) }
                                 }
                             }
                             group.addTask {
                                 while true {
-                                    try await connection.query("SELECT pg_notify(\(SharedChallengeStore.channel), \(heartbeatPayload))", logger: logger)
+                                    try await connection.query("SELECT pg_notify(\(PostgresChallengeStore.channel), \(heartbeatPayload))", logger: logger)
                                     try await Task.sleep(for: heartbeatInterval)
                                 }
                             }
@@ -161,7 +161,7 @@ struct ChallengeReplication: Service {
             try? await Task.sleep(for: reconcileInterval)
             guard health.isConnected || reconciled.hasFailed else { continue }
             do {
-                let reaped = try await SharedStateHealth.bounded("reconcile with the shared state", within: heartbeatTimeout) { [store] in
+                let reaped = try await PostgresHealth.bounded("reconcile with the shared state", within: heartbeatTimeout) { [store] in
                     let reaped = try await store.reapExpired()
                     for origin in store.origins { try await store.refresh(origin) }
                     return reaped

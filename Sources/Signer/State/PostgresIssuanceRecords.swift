@@ -1,10 +1,10 @@
 /// A cluster node's records: the budgets are counted and reserved in PostgreSQL, across every
-/// node (`SharedLedger`); each record goes to this node's ledger file first (its own account of
+/// node (`PostgresLedger`); each record goes to this node's ledger file first (its own account of
 /// what it asked, which `check-config --budgets` reads, and what survives the database) and
 /// then to the shared one, or to the outbox while that does not answer.
 struct PostgresIssuanceRecords: IssuanceRecords {
     let node: NodeIssuanceRecords
-    let cluster: SharedLedger
+    let cluster: PostgresLedger
 
     func reserve(_ order: Issuer.Order, at authority: CertificateAuthority, placing placed: IssuanceLedger.Entry) async throws -> BudgetReservation {
         let id = try await cluster.reserve(

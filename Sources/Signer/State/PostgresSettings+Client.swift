@@ -81,7 +81,7 @@ extension SignerConfiguration.PostgresSettings {
 }
 
 /// `csrproxy-signer migrate`: brings the shared state's schema up to date and says what it did.
-public enum SharedStateSchema {
+public enum PostgresSchema {
     public struct Report: Sendable {
         public var from: Int
         public var to: Int

@@ -10,14 +10,14 @@ import Synchronization
 /// under an advisory lock per CA, so the nodes together never spend more than the budget, even
 /// when each cannot see what the others are doing. A reservation is a row with a lease, so
 /// one a node died holding stops counting by itself.
-struct SharedLedger: Sendable {
+struct PostgresLedger: Sendable {
     let client: PostgresClient
     let settings: SignerConfiguration.PostgresSettings
     let logger: Logger
     /// Whether the database answers, as the node's LISTEN connection last saw it.
-    let health: SharedStateHealth
+    let health: PostgresHealth
     /// This node's records that the shared ledger has not taken yet: counted here meanwhile.
-    var outbox: SharedLedgerOutbox?
+    var outbox: PostgresLedgerOutbox?
     /// Tests only: the first reservation sleeps this long holding the budget lock, as a node
     /// stopped mid-transaction would (`CSRPROXY_TEST_HOLD_BUDGET_LOCK_SECONDS`).
     var holdInBudgetLock: OneShotPause?
@@ -195,8 +195,8 @@ struct SharedLedger: Sendable {
 }
 
 /// Compacts the shared ledger once a minute, on every node (the DELETE is idempotent).
-struct SharedLedgerCompaction: Service {
-    let ledger: SharedLedger
+struct PostgresLedgerCompaction: Service {
+    let ledger: PostgresLedger
     let logger: Logger
 
     func run() async throws {

@@ -4,7 +4,7 @@ import Synchronization
 /// Whether the shared state is reachable, for `/readyz`, for refusing new requests early and
 /// for the zone store, which stops vouching for its challenge values while it is not; and the
 /// cleanups that could not reach it, kept to run again when it is back.
-final class SharedStateHealth: Sendable {
+final class PostgresHealth: Sendable {
     private struct State {
         var connected = false
         /// Whether the warning for this spell of absence was logged (a node that never gets

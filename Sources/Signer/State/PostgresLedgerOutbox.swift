@@ -7,10 +7,10 @@ import Synchronization
 /// The records the shared ledger could not take when they were made: a certificate the CA
 /// issued while PostgreSQL was unreachable is still returned to its requester (it is already in
 /// this node's own ledger), and its record waits here, on disk, until the shared ledger takes
-/// it. Meanwhile this node counts it in the cluster's budgets (`SharedLedger.reserve`), so the
+/// it. Meanwhile this node counts it in the cluster's budgets (`PostgresLedger.reserve`), so the
 /// outage does not free a place. Bounded: past `maximumEntries` the oldest wait is given up,
 /// with a critical log line (the node's own ledger still has it).
-final class SharedLedgerOutbox: Sendable {
+final class PostgresLedgerOutbox: Sendable {
     static let maximumEntries = 10_000
 
     let path: String
@@ -60,9 +60,9 @@ final class SharedLedgerOutbox: Sendable {
 
 /// Writes what waits in the outbox to the shared ledger once it answers again: every second
 /// while something waits, oldest first, each record once the one before it is in.
-struct SharedLedgerSync: Service {
-    let ledger: SharedLedger
-    let outbox: SharedLedgerOutbox
+struct PostgresLedgerSync: Service {
+    let ledger: PostgresLedger
+    let outbox: PostgresLedgerOutbox
     let logger: Logger
     var interval: Duration = .seconds(1)
 

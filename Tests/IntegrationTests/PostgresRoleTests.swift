@@ -7,7 +7,7 @@ import TestSupport
 /// that finds the schema behind waits, not ready, and says why. Real PostgreSQL 15, whose
 /// `public` schema in a new database gives roles other than its owner no CREATE.
 @Suite(.serialized, .timeLimit(.minutes(5)))
-struct SharedStateRoleTests {
+struct PostgresRoleTests {
     @Test func nodesRunAsARoleThatCannotChangeTheSchema() async throws {
         let cluster = try await SignerCluster(nodes: 1)
         defer { cluster.stop() }

@@ -6,10 +6,10 @@ import PostgresNIO
 /// transaction-scoped advisory lock on the key so two nodes never both take the last one; a
 /// node that dies leaves its permits to run out with their lease. Within one node the
 /// in-process gate queues first, so only the head of each node's queue asks the database.
-struct SharedIssuanceGate: IssuanceGate {
+struct PostgresIssuanceGate: IssuanceGate {
     let client: PostgresClient
     let settings: SignerConfiguration.PostgresSettings
-    let health: SharedStateHealth
+    let health: PostgresHealth
     /// Releases on other nodes, heard on the replication channel.
     let releases: PermitReleases
     let local = InProcessIssuanceGate()

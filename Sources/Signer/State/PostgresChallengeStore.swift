@@ -9,7 +9,7 @@ import Synchronization
 /// and notifies the others in the same transaction; every node keeps a replica of the values
 /// in its own zone store, which its DNS listener serves (`ChallengeReplication` keeps it
 /// current), so DNS keeps answering while the database is briefly away.
-final class SharedChallengeStore: ChallengeStore {
+final class PostgresChallengeStore: ChallengeStore {
     static let channel = "csrproxy_challenges"
 
     let client: PostgresClient
@@ -18,7 +18,7 @@ final class SharedChallengeStore: ChallengeStore {
     let replica: ZoneStore
     let origins: [DNSName]
     /// Whether the database answers, as `ChallengeReplication` last saw it.
-    let health: SharedStateHealth
+    let health: PostgresHealth
     let logger: Logger
 
     private struct Key: Hashable {
@@ -28,7 +28,7 @@ final class SharedChallengeStore: ChallengeStore {
     /// The rows this node inserted and not yet deleted, per value.
     private let owned = Mutex<[Key: [Int64]]>([:])
 
-    init(client: PostgresClient, settings: SignerConfiguration.PostgresSettings, replica: ZoneStore, origins: [DNSName], health: SharedStateHealth, logger: Logger) {
+    init(client: PostgresClient, settings: SignerConfiguration.PostgresSettings, replica: ZoneStore, origins: [DNSName], health: PostgresHealth, logger: Logger) {
         self.client = client
         self.health = health
         self.settings = settings

@@ -7,7 +7,7 @@ import TestSupport
 /// one, and against the system's roots otherwise. Real PostgreSQL with `ssl = on` on
 /// 127.0.0.1, its certificate from a throwaway CA.
 @Suite(.serialized, .timeLimit(.minutes(5)))
-struct SharedStateTLSTests {
+struct PostgresTLSTests {
     @Test func aNodeTrustsItsDatabaseOnlyThroughTheRootItIsGiven() async throws {
         let database = try TestCertificates.localhostServerIdentity()
         let cluster = try await SignerCluster(nodes: 1, databaseTLS: (database.certificatePEM, database.keyPEM))
