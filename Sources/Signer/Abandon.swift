@@ -4,10 +4,13 @@ import Synchronization
 /// what `timeout` makes; the work is cancelled then, and left to end in its own time. A task
 /// group waits for its children, and a PostgreSQL query on a connection whose peer went silent
 /// does not end when its task is cancelled (PostgresNIO cannot cancel a query in flight): with
-/// a group, the caller would wait for TCP to give up, which takes hours. The caller's own
-/// cancellation cancels the work too.
+/// a group, the caller would wait for TCP to give up, which takes hours.
+/// `followingCancellation`: the caller's cancellation ends the wait and cancels the work (a
+/// request whose client went away); without it the work runs on to its deadline whatever the
+/// caller's state (an order's cleanups, which must reach the database even when the order was
+/// cancelled).
 func abandoning<T: Sendable>(
-    at deadline: ContinuousClock.Instant, orThrow timeout: @escaping @Sendable () -> any Error,
+    at deadline: ContinuousClock.Instant, orThrow timeout: @escaping @Sendable () -> any Error, followingCancellation: Bool,
     _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let race = Race<T>()
@@ -24,7 +27,7 @@ func abandoning<T: Sendable>(
             })
         }
     } onCancel: {
-        race.finish(.failure(CancellationError()))
+        if followingCancellation { race.finish(.failure(CancellationError())) }
     }
 }
 

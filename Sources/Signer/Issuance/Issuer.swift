@@ -59,7 +59,7 @@ struct Issuer: Sendable {
             // for a permit that lasts the whole deadline, or a flow that hangs regardless.
             // Abandoned, not waited for, past it: a query to a database that went silent does
             // not end when cancelled, and the requester must have its answer.
-            let (pem, ca) = try await abandoning(at: deadline + .seconds(2), orThrow: { DeadlinePassed() }) {
+            let (pem, ca) = try await abandoning(at: deadline + .seconds(2), orThrow: { DeadlinePassed() }, followingCancellation: true) {
                 try await gate.withPermits(for: keys, capacity: capacity) {
                     metrics.orderStarted()
                     defer { metrics.orderEnded() }

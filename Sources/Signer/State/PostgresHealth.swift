@@ -110,7 +110,10 @@ final class PostgresHealth: Sendable {
     /// group does, would wait for TCP to give up, which takes hours. The abandoned task ends
     /// when its connection does.
     static func bounded<T: Sendable>(_ what: String, within bound: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await abandoning(at: .now + bound, orThrow: { SignerError(.stateUnavailable, "could not \(what): the shared state did not answer within \(bound)") }, body)
+        // Not ended by the caller's cancellation: these are also the cleanups of cancelled orders.
+        try await abandoning(
+            at: .now + bound, orThrow: { SignerError(.stateUnavailable, "could not \(what): the shared state did not answer within \(bound)") },
+            followingCancellation: false, body)
     }
 }
 
