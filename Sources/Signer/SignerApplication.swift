@@ -49,33 +49,27 @@ struct LocalResources {
     let store: ZoneStore
     /// Where challenge values go: `store`, the publisher's primary, or the shared state.
     let challenges: any ChallengeStore
-    /// With `[state] backend = "postgres"`: the client, the shared store and its health.
-    let postgres: (client: PostgresClient, store: PostgresChallengeStore, health: PostgresHealth)?
+    /// With `[state] backend = "postgres"`: everything the node keeps there.
+    let postgres: PostgresState?
     /// One per CA, in `configuration.cas` order, as are `trustRoots`.
     let accountKeys: [ACMEAccountKey]
     let ledger: IssuanceLedger
-    /// With a shared state: the records it has not taken yet.
-    let outbox: PostgresLedgerOutbox?
     let domains: RegisteredDomains
     let trustRoots: [[String]]
     let probe: ServedValueProbe
     let identities: TLSIdentityStore?
-    /// `CSRPROXY_TEST_HOLD_BUDGET_LOCK_SECONDS`: ClusterFaultTests' node that stops while it
-    /// holds the budget lock. Read here, the composition root, and nowhere else.
-    let testHoldInBudgetLock: Int?
-
     init(configuration: SignerConfiguration, logger: Logger) throws {
         if case .postgres(let settings) = configuration.state.backend {
             // The serials come from the shared state, the same on every node.
             let zoneStore = try ZoneStore(zones: configuration.zones.map(\.dns), sharesSerials: true)
             store = zoneStore
-            let client = try settings.makeClient(logger: logger)
-            // Until the database answers, and whenever it is lost, this node's copy of the
-            // challenge values may be stale: its DNS answers TXT questions SERVFAIL meanwhile.
-            let health = PostgresHealth(onChange: { up in zoneStore.setRunTimeValuesCurrent(up) })
-            let shared = PostgresChallengeStore(
-                client: client, settings: settings, replica: zoneStore, origins: configuration.zones.map(\.dns.origin), health: health, logger: logger)
-            postgres = (client, shared, health)
+            // `CSRPROXY_TEST_HOLD_BUDGET_LOCK_SECONDS`: ClusterFaultTests' node that stops while
+            // it holds the budget lock. Read here, the composition root, and nowhere else.
+            let hold = ProcessInfo.processInfo.environment["CSRPROXY_TEST_HOLD_BUDGET_LOCK_SECONDS"].flatMap(Int.init)
+            postgres = try PostgresState(
+                settings: settings, replica: zoneStore, origins: configuration.zones.map(\.dns.origin),
+                outboxPath: PostgresLedgerOutbox.path(besideAccountKey: configuration.acme.accountKeyPath),
+                holdInBudgetLock: hold.map { .seconds($0) }, logger: logger)
         } else {
             let serials = try ZoneSerials(path: ZoneSerials.path(besideAccountKey: configuration.acme.accountKeyPath), logger: logger)
             store = try ZoneStore(
@@ -87,10 +81,8 @@ struct LocalResources {
                 reservation: serials.reservation)
             postgres = nil
         }
-        testHoldInBudgetLock = ProcessInfo.processInfo.environment["CSRPROXY_TEST_HOLD_BUDGET_LOCK_SECONDS"].flatMap(Int.init)
         accountKeys = try configuration.cas.map { try AccountManager.loadOrCreateKey(at: $0.accountKeyPath, logger: logger) }
         ledger = try IssuanceLedger(path: IssuanceLedger.path(besideAccountKey: configuration.acme.accountKeyPath))
-        outbox = postgres == nil ? nil : try PostgresLedgerOutbox(path: PostgresLedgerOutbox.path(besideAccountKey: configuration.acme.accountKeyPath))
         domains = try RegisteredDomains(zones: configuration.zones)
         trustRoots = try configuration.cas.map { ca in
             try ca.trustRootPaths.map { path in
@@ -102,7 +94,7 @@ struct LocalResources {
         let group = MultiThreadedEventLoopGroup.singleton
         switch configuration.dns.mode {
         case .authoritative:
-            challenges = postgres?.store ?? store
+            challenges = postgres?.challenges ?? store
             probe = try ServedValueProbe(listener: configuration.dns.listen[0], others: Self.probedNameservers(configuration.dns), eventLoopGroup: group)
         case .rfc2136(let settings):
             challenges = DynamicUpdateStore(settings: settings, origins: configuration.zones.map(\.dns.origin), challengeTTL: configuration.dns.challengeTTL)
@@ -190,18 +182,10 @@ func buildApplication(
     let publisher = ChallengePublisher(
         store: local.challenges, probe: local.probe, owned: owned,
         propagationTimeout: configuration.dns.propagationTimeout, metrics: metrics, logger: logger)
-    // With a shared state the gate's caps hold across every node of the cluster.
-    let permitReleases = PermitReleases()
-    let gate: any IssuanceGate = local.postgres.map { shared in
-        PostgresIssuanceGate(client: shared.client, settings: shared.store.settings, health: shared.health, releases: permitReleases, logger: logger)
-    } ?? InProcessIssuanceGate()
+    // A cluster's gate and budgets hold across every node.
+    let gate: any IssuanceGate = local.postgres?.gate ?? InProcessIssuanceGate()
     let nodeRecords = NodeIssuanceRecords(ledger: local.ledger, authorities: authorities, logger: logger)
-    let postgresLedger = local.postgres.map { shared in
-        PostgresLedger(client: shared.client, settings: shared.store.settings, logger: logger, health: shared.health, outbox: local.outbox,
-                     holdInBudgetLock: local.testHoldInBudgetLock.map { OneShotPause(.seconds($0)) })
-    }
-    // A cluster's budgets hold across every node.
-    let records: any IssuanceRecords = postgresLedger.map { PostgresIssuanceRecords(node: nodeRecords, cluster: $0) } ?? nodeRecords
+    let records: any IssuanceRecords = local.postgres?.records(node: nodeRecords) ?? nodeRecords
     let issuer = Issuer(
         zoneTable: CurrentZoneTable(ZoneTable(zones: configuration.zones)), gate: gate, publisher: publisher,
         authorities: authorities, records: records, domains: local.domains, pauses: CAPauses(),
@@ -215,15 +199,7 @@ func buildApplication(
     // services that use a CA client stop before the clients are shut down (`extraServices`),
     // and DNS answers to the end.
     var services: [any Service] = [dnsService] + extraServices
-    if let shared = local.postgres {
-        // The client before its users, so it stops after them.
-        let registration = NodeRegistration(client: shared.client, name: shared.store.settings.node, lease: shared.store.settings.nodeLease, logger: logger)
-        services += [shared.client, ChallengeReplication(store: shared.store, health: shared.health, registration: registration, releases: permitReleases, logger: logger)] as [any Service]
-        if let postgresLedger {
-            services.append(PostgresLedgerCompaction(ledger: postgresLedger, logger: logger))
-            if let outbox = local.outbox { services.append(PostgresLedgerSync(ledger: postgresLedger, outbox: outbox, logger: logger)) }
-        }
-    }
+    services += local.postgres?.services ?? []
     services += authorities.map { AccountRegistrationService(account: $0.account, logger: logger) }
     if case .authoritative = configuration.dns.mode {
         // Even without secondaries yet: a reload may add some.
