@@ -114,14 +114,7 @@ final class UDPResponder: @unchecked Sendable {
     let port: Int
 
     init() throws {
-        let socketDescriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_in.loopback(port: 0)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socketDescriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard socketDescriptor >= 0, bound == 0 else { throw TestFailure("cannot bind a UDP socket: \(errno)") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socketDescriptor, $0, &length) } }
-        descriptor = socketDescriptor
-        port = Int(UInt16(bigEndian: address.sin_port))
+        (descriptor, port) = try boundLoopbackUDPSocket()
     }
 
     func receive(timeout seconds: Int) throws -> ([UInt8], sockaddr_in) {

@@ -66,6 +66,21 @@ func listeningLoopbackSocket() throws -> (descriptor: Int32, port: Int) {
     return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
 }
 
+/// A UDP socket bound to 127.0.0.1 at a port the kernel chose, and that port (a relay's front,
+/// a responder a test answers from by hand); the caller closes it.
+public func boundLoopbackUDPSocket() throws -> (descriptor: Int32, port: Int) {
+    let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    var address = sockaddr_in.loopback(port: 0)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard descriptor >= 0, bound == 0 else {
+        if descriptor >= 0 { close(descriptor) }
+        throw TestFailure("cannot bind a UDP socket on 127.0.0.1: \(errno)")
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
+    return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+}
+
 /// Writes all of `bytes` to a stream socket; false if the peer is gone.
 func sendAll(_ descriptor: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
     var offset = bytes.startIndex

@@ -15,14 +15,7 @@ public final class UDPRecordingRelay: @unchecked Sendable {
     private var sent: [[UInt8]] = []
 
     public init(forwardingTo target: Int) throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_in.loopback(port: 0)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard descriptor >= 0, bound == 0 else { throw TestFailure("the UDP relay cannot bind: \(errno)") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
-        front = descriptor
-        port = Int(UInt16(bigEndian: address.sin_port))
+        (front, port) = try boundLoopbackUDPSocket()
         upstream = try connectedLoopbackSocket(SOCK_DGRAM, port: target)
         Thread.detachNewThread { [self] in fromClients() }
         Thread.detachNewThread { [self] in fromTarget() }
